@@ -1,0 +1,56 @@
+# Two commands do all the set-up on a fresh machine:  make run  |  make test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs python3.13: use it where it exists (pyenv or PATH), else fall back to python3 (code is 3.11-compatible).
+PY313 := $(shell command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
+PYTHON_BOOT ?= $(if $(PY313),$(PY313),python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/requirements.txt | sha1sum | cut -c1-12)
+OUT ?= out
+
+.PHONY: help venv run test test-fast bench lint typecheck validate build serve clean
+
+help:
+	@echo "make run        run the hourly job once on the embedded local stack (moto + sandboxes) -> $(OUT)/"
+	@echo "make test       the whole test suite (unit, integration, contract, e2e, sam validate --lint)"
+	@echo "make build      sam build (needs python3.13)"
+	@echo "make validate   sam validate --lint"
+	@echo "make lint       ruff + mypy --strict on the core"
+	@echo "make bench      performance figures"
+
+$(STAMP): requirements-dev.txt layers/core/requirements.txt
+	@if [ -z "$(PY313)" ]; then echo "note: python3.13 not found; using $$(python3 --version) for the local venv"; fi
+	@if [ ! -x "$(PY)" ]; then $(PYTHON_BOOT) -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m local.run --out $(OUT) --state $(OUT)/state $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m local.bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check layers functions local tests
+	$(VENV)/bin/mypy
+
+validate: $(STAMP)
+	$(VENV)/bin/sam validate --lint --template template.yaml --region eu-central-1
+
+build: $(STAMP)
+	@if [ -z "$(PY313)" ]; then echo "error: sam build needs python3.13 (the Lambda runtime); install it (e.g. pyenv install 3.13) and retry" >&2; exit 1; fi
+	PATH="$(dir $(PY313)):$$PATH" $(VENV)/bin/sam build --template template.yaml
+
+clean:
+	rm -rf $(OUT) .aws-sam .pytest_cache

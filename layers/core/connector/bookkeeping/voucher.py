@@ -1,0 +1,423 @@
+"""Order -> voucher plan: the bookkeeping rules of docs/bookkeeping.md as pure functions (no I/O).
+
+A Billbee invoice becomes one sevDesk revenue voucher whose gross per VAT rate equals the invoice's, to the cent.
+Cases that cannot be booked correctly raise ``BookkeepingProblem`` (the order goes to NEEDS_ATTENTION); nothing is
+ever booked approximately.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connector.billbee.models import BILLBEE_ZONE as BERLIN
+from connector.billbee.models import InvoiceDetails, Order
+from connector.money import ZERO, cents, rate_key
+from connector.settings.model import ConnectionSettings, PaymentReconciliation, VoucherDateSource
+
+# Billbee VatMode -> sevDesk revenue taxRule (bookkeeping.md, "Tax rule from Billbee's VatMode").
+TAX_RULE_BY_VAT_MODE = {0: 1, 1: 11, 2: 3, 3: 2}
+VAT_MODE_NAMES = {
+    0: "normal, VAT shown",
+    1: "Kleinunternehmer §19 UStG",
+    2: "intra-EU supply to a business",
+    3: "export to a third country",
+    4: "margin scheme §25a UStG",
+    5: "unknown (Billbee's LastEnumEntry sentinel)",
+}
+# German VAT rates a taxRule-1 voucher can carry; any other rate on a VatMode-0 invoice is a foreign (OSS) rate.
+DOMESTIC_RATES = frozenset({Decimal(0), Decimal(7), Decimal(19)})
+ZERO_RATE_RULES = frozenset({2, 11})
+# ReceiptGuidance names the allowed rates as words (sevdesk-api.md §4).
+RATE_NAMES = {
+    Decimal(0): "ZERO",
+    Decimal(5): "FIVE",
+    Decimal(7): "SEVEN",
+    Decimal(16): "SIXTEEN",
+    Decimal(19): "NINETEEN",
+}
+FULL_PAYMENT = "FULL_PAYMENT"
+PARTIAL_PAYMENT = "N"  # sevDesk's "partial payment" booking type (sevdesk-api.md §5)
+
+
+class BookkeepingProblem(Exception):
+    """An order that cannot be booked correctly; ``reason`` is written for a bookkeeper."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PlannedPosition:
+    account_datev_id: int
+    tax_rate: Decimal
+    sum_gross: Decimal
+    comment: str
+
+
+@dataclass(frozen=True)
+class PlannedPayment:
+    key: str  # stable per Billbee payment, so a retry never books it twice
+    amount: Decimal
+    date: datetime
+    check_account_id: int
+    payment_method: int | None
+    booking_type: str
+
+
+@dataclass(frozen=True)
+class ContactPlan:
+    customer_id: int
+    customer_number: str
+    organisation_name: str | None
+    first_name: str | None
+    last_name: str | None
+    vat_number: str | None
+    email: str | None
+    street: str | None
+    zip: str | None
+    city: str | None
+    country_code: str | None
+
+
+@dataclass(frozen=True)
+class VoucherPlan:
+    order_id: int
+    invoice_number: str
+    voucher_date: date
+    delivery_date: date
+    tax_rule: int
+    currency: str
+    supplier_name: str
+    positions: tuple[PlannedPosition, ...]
+    total_gross: Decimal
+    payments: tuple[PlannedPayment, ...]
+    contact: ContactPlan | None
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class _Share:
+    gross: Decimal = ZERO
+    kinds: list[str] = field(default_factory=list)
+
+    def add(self, amount: Decimal, kind: str) -> None:
+        self.gross += amount
+        if kind not in self.kinds:
+            self.kinds.append(kind)
+
+
+def tax_rule_for(vat_mode: int | None) -> int:
+    if vat_mode is None:
+        vat_mode = 0
+    rule = TAX_RULE_BY_VAT_MODE.get(vat_mode)
+    if rule is None:
+        name = VAT_MODE_NAMES.get(vat_mode, "unknown")
+        raise BookkeepingProblem(
+            f"Billbee VatMode {vat_mode} ({name}) has no sevDesk voucher tax rule; book this invoice by hand"
+        )
+    return rule
+
+
+def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[Decimal, _Share]:
+    """The invoice's gross per VAT rate, from Billbee's invoice list when it has positions, else from the order.
+
+    The order model has no VAT rate for shipping; the invoice list does (``AdditionalFees[].VatRate``,
+    bookkeeping.md "Positions"). Without it, shipping can only be assigned when every item has the same rate.
+    """
+    shares: OrderedDict[Decimal, _Share] = OrderedDict()
+
+    def add(rate: Decimal, amount: Decimal, kind: str) -> None:
+        shares.setdefault(rate.normalize(), _Share()).add(amount, kind)
+
+    if invoice is not None and invoice.positions is not None:
+        for position in invoice.positions:
+            add(position.vat_rate, position.total_gross_value, "Waren" if position.total_gross_value >= 0 else "Rabatt")
+        for fee in invoice.additional_fees or []:
+            add(fee.vat_rate, fee.gross, "Versand" if (fee.type or "").lower() == "shipcost" else (fee.type or "Gebühr"))
+        return shares
+
+    no_vat = (order.vat_mode or 0) != 0
+    item_rates: set[Decimal] = set()
+    for item in order.order_items:
+        if item.is_coupon:
+            # "coupon, interpreted as tax-free payment" (Billbee spec): booked at 0 % as the invoice shows it.
+            add(ZERO, item.total_price, "Gutschein")
+            continue
+        rate = ZERO if no_vat else order.rate_for_tax_index(item.tax_index)
+        item_rates.add(rate.normalize())
+        add(rate, item.total_price, "Waren")
+    if order.shipping_cost:
+        if len(item_rates) != 1:
+            raise BookkeepingProblem(
+                "the VAT rate of the shipping costs is unknown: Billbee's invoice list has no positions for this "
+                "invoice and the items carry different rates"
+            )
+        add(next(iter(item_rates)), order.shipping_cost, "Versand")
+    if order.adjustment_cost:
+        raise BookkeepingProblem(
+            "the order has an order-level adjustment whose VAT rate is unknown without Billbee's invoice positions"
+        )
+    return shares
+
+
+def plan_voucher(order: Order, invoice: InvoiceDetails | None, settings: ConnectionSettings) -> VoucherPlan:
+    """The voucher, payments and contact that reproduce this order's Billbee invoice."""
+    if not order.has_invoice:
+        raise BookkeepingProblem("the order has no invoice yet")
+    currency = (order.currency or (invoice.currency if invoice else None) or "EUR").upper()
+    if currency != "EUR":
+        raise BookkeepingProblem(
+            f"the invoice is in {currency}; foreign-currency vouchers need an exchange rate the connector does not "
+            "have yet (sevdesk-api.md §11); book it by hand"
+        )
+    tax_rule = tax_rule_for(order.vat_mode)
+    shares = gross_by_rate(order, invoice)
+    expected_total = cents(invoice.total_gross if invoice is not None else order.total_cost)
+    total = cents(sum((share.gross for share in shares.values()), ZERO))
+    if total != expected_total:
+        raise BookkeepingProblem(
+            f"the invoice positions add up to {total} {currency} but the invoice total is {expected_total} {currency}"
+        )
+    positions: list[PlannedPosition] = []
+    for rate, share in shares.items():
+        if cents(share.gross) == ZERO:
+            continue  # free shipping must not leave a stray 0.00 line (peers-and-user-pains.md §3.8)
+        if tax_rule == 1 and rate not in DOMESTIC_RATES:
+            raise BookkeepingProblem(
+                f"the invoice carries {rate_key(rate)} % VAT, a foreign EU rate (OSS distance sale); sevDesk accepts "
+                "OSS tax rules only on invoices, not on vouchers"
+            )
+        if tax_rule in ZERO_RATE_RULES and rate != ZERO:
+            raise BookkeepingProblem(
+                f"the invoice shows {rate_key(rate)} % VAT although its VatMode ({VAT_MODE_NAMES[order.vat_mode or 0]})"
+                " is VAT-free"
+            )
+        account = settings.accounts.revenue_account_for(tax_rule, rate)
+        if account is None:
+            raise BookkeepingProblem(
+                f"no revenue account is mapped for tax rule {tax_rule} at {rate_key(rate)} %; add it to the "
+                "connection's revenue accounts"
+            )
+        comment = f"{' und '.join(share.kinds)} {rate_key(rate)} %"
+        positions.append(PlannedPosition(account, rate, cents(share.gross), comment))
+    if not positions:
+        raise BookkeepingProblem("the invoice has no amount to book (every position is 0.00)")
+
+    notes: list[str] = []
+    invoice_date = (invoice.invoice_date if invoice and invoice.invoice_date else None) or order.invoice_date
+    assert invoice_date is not None  # has_invoice
+    voucher_date = _voucher_date(order, settings.sevdesk.voucher_date, invoice_date, notes)
+    delivery_date = (order.shipped_at or invoice_date).date()
+    payments = _plan_payments(order, settings, total, invoice_date, notes)
+    return VoucherPlan(
+        order_id=order.bill_bee_order_id,
+        invoice_number=(invoice.invoice_number if invoice and invoice.invoice_number else None)
+        or order.printed_invoice_number,
+        voucher_date=voucher_date,
+        delivery_date=delivery_date,
+        tax_rule=tax_rule,
+        currency=currency,
+        supplier_name=supplier_name(order),
+        positions=tuple(positions),
+        total_gross=total,
+        payments=tuple(payments),
+        contact=plan_contact(order) if settings.sevdesk.create_contacts else None,
+        notes=tuple(notes),
+    )
+
+
+def _voucher_date(order: Order, source: VoucherDateSource, invoice_date: datetime, notes: list[str]) -> date:
+    if source is VoucherDateSource.INVOICE:
+        return invoice_date.date()
+    if source is VoucherDateSource.PAYMENT:
+        pay_dates = [p.pay_date for p in order.payments if p.pay_date is not None and p.pay_value > 0]
+        paid = min(pay_dates) if pay_dates else order.payed_at
+        if paid is None:
+            notes.append("voucher date: the order has no payment date yet, so the invoice date was used")
+            return invoice_date.date()
+        return paid.date()
+    if order.created_at is None:
+        notes.append("voucher date: the order has no order date, so the invoice date was used")
+        return invoice_date.date()
+    return order.created_at.date()
+
+
+def _plan_payments(
+    order: Order, settings: ConnectionSettings, total: Decimal, invoice_date: datetime, notes: list[str]
+) -> list[PlannedPayment]:
+    if settings.sevdesk.payment_reconciliation is PaymentReconciliation.SEVDESK:
+        return []  # the voucher stays open for sevDesk's own bank matching
+    if total <= ZERO:
+        notes.append("credit note: refunds are not booked automatically; the voucher stays open")
+        return []
+    received: list[tuple[str, Decimal, datetime, int | None]] = []
+    for index, payment in enumerate(order.payments):
+        if payment.pay_value <= ZERO:
+            continue
+        key = f"payment-{payment.billbee_id}" if payment.billbee_id else f"payment-{index}"
+        when = payment.pay_date or order.payed_at or invoice_date
+        received.append((key, cents(payment.pay_value), when, payment.payment_type or order.payment_method))
+    if not received and order.payed_at is not None:
+        # Real data: PayedAt set, Payments [] and PaidAmount 0.0 (billbee-pitfalls #11): the order is paid in full.
+        received.append(("payment-payedat", total, order.payed_at, order.payment_method))
+        notes.append("Billbee lists no payment record; the invoice total was booked on the order's paid date")
+    if not received:
+        notes.append("no payment is recorded in Billbee; the voucher stays open")
+        return []
+
+    planned: list[PlannedPayment] = []
+    remaining = total
+    for key, amount, when, method in received:
+        account = settings.accounts.check_account_for(method)
+        if account is None and settings.sevdesk.book_unassigned_payments_as_default:
+            account = settings.sevdesk.default_check_account_id
+        if account is None:
+            notes.append(
+                f"payment of {amount} {order.currency or 'EUR'} by payment method {method} has no account mapping "
+                "and default payments are off; it was not booked and the voucher stays open"
+            )
+            continue
+        if remaining <= ZERO:
+            notes.append(f"payment {key} of {amount} exceeds the invoice total; not booked")
+            continue
+        booked = min(amount, remaining)
+        remaining -= booked
+        planned.append(PlannedPayment(key, booked, when, account, method, PARTIAL_PAYMENT))
+    if len(planned) == 1 and planned[0].amount == total:
+        planned[0] = PlannedPayment(**{**planned[0].__dict__, "booking_type": FULL_PAYMENT})
+    return planned
+
+
+def supplier_name(order: Order) -> str:
+    """The counterparty on a revenue voucher: the customer (company if set)."""
+    address = order.invoice_address
+    if address is not None:
+        if address.company:
+            return address.company.strip()
+        if address.person_name:
+            return address.person_name
+    if order.customer is not None and order.customer.name:
+        return order.customer.name.strip()
+    return f"Billbee-Kunde {order.customer_number}" if order.customer_number else "Billbee-Kunde"
+
+
+def customer_number_for(customer_id: int) -> str:
+    """A stable sevDesk customer number derived from the Billbee customer id: the key that finds it again."""
+    return f"BB-{customer_id}"
+
+
+def plan_contact(order: Order) -> ContactPlan | None:
+    customer = order.customer
+    if customer is None or customer.id is None:
+        return None
+    address = order.invoice_address
+    street = None
+    if address is not None and address.street:
+        street = f"{address.street} {address.house_number or ''}".strip()
+    company = address.company.strip() if address is not None and address.company else None
+    first = address.first_name if address is not None else None
+    last = address.last_name if address is not None else None
+    if not company and not (first or last):
+        last = customer.name or supplier_name(order)
+    return ContactPlan(
+        customer_id=customer.id,
+        customer_number=customer_number_for(customer.id),
+        organisation_name=company,
+        first_name=first,
+        last_name=last,
+        vat_number=order.customer_vat_id or customer.vat_id or order.vat_id,
+        email=(address.email if address is not None and address.email else None) or customer.email,
+        street=street,
+        zip=address.zip if address is not None else None,
+        city=address.city if address is not None else None,
+        country_code=(address.country_iso2 or "").upper() or None if address is not None else None,
+    )
+
+
+def check_against_guidance(plan: VoucherPlan, guidance: list[dict[str, Any]]) -> None:
+    """Every (account, tax rule, rate) must be allowed for REVENUE, or sevDesk answers 422 (sevdesk-pitfalls #9)."""
+    by_account = {str(entry.get("accountDatevId")): entry for entry in guidance}
+    for position in plan.positions:
+        entry = by_account.get(str(position.account_datev_id))
+        if entry is None:
+            raise BookkeepingProblem(
+                f"revenue account {position.account_datev_id} is not offered by sevDesk's receipt guidance for revenue"
+            )
+        if "REVENUE" not in (entry.get("allowedReceiptTypes") or []):
+            raise BookkeepingProblem(f"account {entry.get('accountNumber')} does not accept revenue")
+        rule = next(
+            (r for r in entry.get("allowedTaxRules") or [] if str(r.get("id")) == str(plan.tax_rule)),
+            None,
+        )
+        account_label = f"{entry.get('accountNumber')} {entry.get('accountName')}".strip()
+        if rule is None:
+            raise BookkeepingProblem(f"account {account_label} does not allow tax rule {plan.tax_rule}")
+        rate_name = RATE_NAMES.get(position.tax_rate)
+        if rate_name is None or rate_name not in (rule.get("taxRates") or []):
+            raise BookkeepingProblem(
+                f"account {account_label} does not allow {rate_key(position.tax_rate)} % under tax rule {plan.tax_rule}"
+            )
+
+
+def _berlin_midnight(day: date) -> str:
+    return datetime(day.year, day.month, day.day, tzinfo=BERLIN).isoformat()
+
+
+def _number(value: Decimal) -> int | float:
+    """A Decimal as a JSON number (2 decimals at most here, so float is exact in its repr)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def save_voucher_body(plan: VoucherPlan, *, filename: str | None, contact_id: str | None) -> dict[str, Any]:
+    """The ``POST /Voucher/Factory/saveVoucher`` body for bookkeeping 2.0 (sevdesk-api.md §3)."""
+    voucher: dict[str, Any] = {
+        "objectName": "Voucher",
+        "mapAll": True,
+        "voucherDate": plan.voucher_date.strftime("%d.%m.%Y"),
+        # voucherDate in sevDesk's documented "dd.mm.yyyy" (ERRATA sevDesk 3); deliveryDate as the spec's date-time.
+        "deliveryDate": _berlin_midnight(plan.delivery_date),
+        "description": plan.invoice_number,
+        "status": 100,
+        "creditDebit": "D",  # revenue; "C" would be an expense (sevdesk-pitfalls #1)
+        "voucherType": "VOU",
+        "taxRule": {"id": str(plan.tax_rule), "objectName": "TaxRule"},
+        "currency": plan.currency,
+    }
+    if contact_id is not None:
+        voucher["supplier"] = {"id": contact_id, "objectName": "Contact"}
+    else:
+        voucher["supplierName"] = plan.supplier_name
+    return {
+        "voucher": voucher,
+        "voucherPosSave": [
+            {
+                "objectName": "VoucherPos",
+                "mapAll": True,
+                "accountDatev": {"id": str(p.account_datev_id), "objectName": "AccountDatev"},
+                "taxRate": _number(p.tax_rate),
+                "net": False,
+                "sumGross": _number(p.sum_gross),
+                "comment": p.comment,
+                "isAsset": False,
+            }
+            for p in plan.positions
+        ],
+        "voucherPosDelete": None,
+        "filename": filename,
+    }
+
+
+def book_amount_body(payment: PlannedPayment) -> dict[str, Any]:
+    """``PUT /Voucher/{id}/bookAmount`` on an offline account: no checkAccountTransaction (sevdesk-api.md §5)."""
+    return {
+        "amount": _number(payment.amount),  # positive: money flows in on a revenue voucher
+        "date": payment.date.replace(tzinfo=BERLIN).isoformat(),  # Billbee's naive times are Berlin wall time
+        "type": payment.booking_type,
+        "checkAccount": {"id": payment.check_account_id, "objectName": "CheckAccount"},
+        "createFeed": True,
+    }

@@ -1,0 +1,39 @@
+"""Settings of the deployment, read once from the function's environment (template.yaml Globals)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from connector.billbee.client import DEFAULT_BASE_URL as BILLBEE_DEFAULT
+from connector.sevdesk.client import DEFAULT_BASE_URL as SEVDESK_DEFAULT
+
+
+@dataclass(frozen=True)
+class Config:
+    table_name: str
+    export_queue_url: str
+    secret_prefix: str = "billbee-sevdesk/"
+    billbee_base_url: str = BILLBEE_DEFAULT
+    sevdesk_base_url: str = SEVDESK_DEFAULT
+    http_timeout: float = 20.0
+    api_token_secret_id: str | None = None
+    lease_seconds: int = 150  # longer than one export (Lambda timeout 120 s)
+    max_attempts: int = 8  # after this many failed attempts an order needs attention instead of retrying forever
+    rate_limits: bool = True  # shared Billbee rate limiter in DynamoDB
+
+    @classmethod
+    def from_env(cls) -> Config:
+        env = os.environ
+        return cls(
+            table_name=env["TABLE_NAME"],
+            export_queue_url=env.get("EXPORT_QUEUE_URL", ""),
+            secret_prefix=env.get("SECRET_PREFIX", "billbee-sevdesk/"),
+            billbee_base_url=env.get("BILLBEE_BASE_URL") or BILLBEE_DEFAULT,
+            sevdesk_base_url=env.get("SEVDESK_BASE_URL") or SEVDESK_DEFAULT,
+            http_timeout=float(env.get("HTTP_TIMEOUT_SECONDS") or 20),
+            api_token_secret_id=env.get("API_TOKEN_SECRET_ID") or None,
+            lease_seconds=int(env.get("LEASE_SECONDS") or 150),
+            max_attempts=int(env.get("MAX_ATTEMPTS") or 8),
+            rate_limits=(env.get("BILLBEE_RATE_LIMITS", "on") != "off"),
+        )

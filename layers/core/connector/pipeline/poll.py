@@ -1,0 +1,283 @@
+"""The hourly poll: list each enabled connection's candidate orders, store them, queue one export per order.
+
+Order of work per connection (architecture.md §1, §5):
+1. check the credentials (sevDesk token and bookkeeping version, Billbee access); a broken connection is marked
+   ERROR and skipped, the others go on;
+2. list every page of ``GET /orders`` (start date, states, shops, ``tag=<export tag>&excludeTags=true``) and collect
+   the ids first - tagging while paging would shift the pages;
+3. fetch the invoice positions of new candidates from ``GET /orders/invoices`` (VAT rate of shipping and fees);
+4. write or refresh one record per order (conditional writes) and decide whether it needs an export;
+5. send one SQS message per order to export (batches of 10).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from connector.billbee.models import InvoiceDetails, Order
+from connector.errors import ApiError, AuthError
+from connector.observability import logger
+from connector.pipeline.export import ConnectionBroken, auth_failure_reason, check_sevdesk_account
+from connector.pipeline.runtime import ConnectionClients, Runtime
+from connector.secrets import CredentialsUnavailable
+from connector.settings.model import ConnectionSettings
+from connector.store.dynamo import ConflictError, StoredConnection
+from connector.store.records import ExportState, OrderRecord, data_hash
+
+REQUEUE_AFTER = timedelta(minutes=15)  # a PENDING order whose message got lost is queued again
+SQS_BATCH = 10
+
+
+@dataclass
+class PollSummary:
+    connection_id: str
+    status: str = "OK"
+    error: str | None = None
+    listed: int = 0
+    queued: int = 0
+    skipped: int = 0
+    unchanged: int = 0
+    billbee_calls: int = 0
+    queued_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connectionId": self.connection_id,
+            "status": self.status,
+            "error": self.error,
+            "listed": self.listed,
+            "queued": self.queued,
+            "skipped": self.skipped,
+            "unchanged": self.unchanged,
+        }
+
+
+def matches_filters(order: Order, settings: ConnectionSettings) -> bool:
+    """Billbee's filters re-checked on our side: the state *now*, the start date, the shops, the tag."""
+    general = settings.general
+    if order.state not in general.order_state_ids:
+        return False
+    if order.created_at is not None and order.created_at.date() < general.start_date:
+        return False
+    if order.shop_id is None:
+        if not general.include_manual_orders:
+            return False
+    elif general.shop_ids and order.shop_id not in general.shop_ids:
+        return False
+    return not order.has_tag(settings.export_tag)
+
+
+def list_candidates(clients: ConnectionClients, settings: ConnectionSettings) -> list[dict[str, Any]]:
+    general = settings.general
+    # Manual orders have no shop, and a shopId filter would drop them (billbee-api.md §10.7, unverified): when they
+    # are wanted, list without the shop filter and apply it here.
+    shop_filter = general.shop_ids if general.shop_ids and not general.include_manual_orders else None
+    raw_orders: dict[int, dict[str, Any]] = {}
+    for page in clients.billbee.iter_order_pages(
+        min_order_date=general.start_date,
+        shop_ids=shop_filter,
+        state_ids=general.order_state_ids,
+        tag=settings.export_tag,
+        exclude_tags=True,
+    ):
+        for order in page.items:
+            if matches_filters(order, settings):
+                raw_orders[order.bill_bee_order_id] = order.model_dump(mode="json", by_alias=True)
+    return list(raw_orders.values())
+
+
+class Poller:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+
+    def poll_all(self) -> list[PollSummary]:
+        summaries = []
+        for stored in self.runtime.store.list_connections():
+            if not stored.settings.enabled:
+                continue
+            try:
+                summaries.append(self.poll_connection(stored))
+            except Exception as exc:  # one connection failing never stops another
+                logger.exception("poll failed", extra={"connection": stored.settings.connection_id})
+                summaries.append(
+                    PollSummary(stored.settings.connection_id, status="FAILED", error=f"{type(exc).__name__}: {exc}")
+                )
+        return summaries
+
+    def poll_connection(self, stored: StoredConnection) -> PollSummary:
+        settings = stored.settings
+        summary = PollSummary(settings.connection_id)
+        try:
+            credentials = self.runtime.secrets.get(stored.secret_id)
+            clients = self.runtime.clients_for(settings.connection_id, credentials)
+            clients.checked_version = None  # re-check each hour: the account may have changed
+            check_sevdesk_account(clients)
+            candidates = list_candidates(clients, settings)
+        except (AuthError, ConnectionBroken, CredentialsUnavailable) as exc:
+            reason = auth_failure_reason(exc) if isinstance(exc, AuthError) else str(exc)
+            self.store.set_connection_status(settings.connection_id, "ERROR", reason)
+            self.runtime.forget_clients(settings.connection_id)
+            logger.error("connection broken", extra={"connection": settings.connection_id, "reason": reason})
+            summary.status, summary.error = "ERROR", reason
+            return summary
+        except ApiError as exc:
+            summary.status, summary.error = "FAILED", str(exc)
+            logger.error("poll could not list orders", extra={"connection": settings.connection_id, "error": str(exc)})
+            return summary
+        self.store.set_connection_status(settings.connection_id, "OK", None)
+        summary.listed = len(candidates)
+
+        invoices = self._invoice_details(clients, settings, candidates)
+        to_queue: list[int] = []
+        for raw in candidates:
+            order_id = int(raw["BillBeeOrderId"])
+            decision = self._upsert(settings, raw, invoices.get(order_id))
+            if decision == "queue":
+                to_queue.append(order_id)
+            elif decision == "skipped":
+                summary.skipped += 1
+            else:
+                summary.unchanged += 1
+        self._reconcile_missing(settings, {int(r["BillBeeOrderId"]) for r in candidates}, to_queue)
+        self.enqueue(settings.connection_id, to_queue, reason="poll")
+        summary.queued, summary.queued_ids = len(to_queue), to_queue
+        self.store.set_cursor(settings.connection_id, self.store.clock(), summary.as_dict())
+        logger.info("poll finished", extra=summary.as_dict())
+        return summary
+
+    def _invoice_details(
+        self, clients: ConnectionClients, settings: ConnectionSettings, candidates: list[dict[str, Any]]
+    ) -> dict[int, dict[str, Any]]:
+        """Invoice positions (with the VAT rate of shipping) for candidates whose record lacks them."""
+        wanted: list[datetime] = []
+        for raw in candidates:
+            order = Order.model_validate(raw)
+            if not order.has_invoice or order.invoice_date is None:
+                continue
+            record = self.store.get_order(settings.connection_id, order.bill_bee_order_id)
+            if record is None or record.invoice is None or record.state in (ExportState.SKIPPED,):
+                wanted.append(order.invoice_date)
+        if not wanted:
+            return {}
+        since = min(wanted).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+        try:
+            invoices = clients.billbee.invoices_since(since)
+        except ApiError as exc:
+            # Without positions an order can still be booked when all its lines share one rate (voucher.py).
+            logger.warning("invoice list unavailable", extra={"error": str(exc)})
+            return {}
+        details: dict[int, dict[str, Any]] = {}
+        for invoice in invoices:
+            if invoice.billbee_id is not None and (invoice.type or "invoice") == "invoice":
+                details[invoice.billbee_id] = invoice.model_dump(mode="json", by_alias=True)
+        return details
+
+    def _upsert(self, settings: ConnectionSettings, raw: dict[str, Any], invoice: dict[str, Any] | None) -> str:
+        order = Order.model_validate(raw)
+        connection_id = settings.connection_id
+        record = self.store.get_order(connection_id, order.bill_bee_order_id)
+        digest = data_hash(raw, invoice)
+        if record is None:
+            record = OrderRecord(
+                connection_id=connection_id,
+                order_id=order.bill_bee_order_id,
+                state=ExportState.PENDING if order.has_invoice else ExportState.SKIPPED,
+                order=raw,
+                invoice=invoice,
+                invoice_number=order.printed_invoice_number if order.has_invoice else None,
+                reason=None if order.has_invoice else "the order has no invoice yet; it is exported once invoiced",
+                data_hash=digest,
+            )
+            if not self.store.create_order(record):
+                return "unchanged"  # created concurrently (a manual export); that one carries on
+            return "queue" if order.has_invoice else "skipped"
+
+        state = record.state
+        if state in (ExportState.EXPORTED, ExportState.EXPORTING):
+            if state is ExportState.EXPORTING and record.lease_until < self.store.epoch():
+                return "queue"  # its worker died; the lease has run out
+            return "unchanged"
+        changed = digest != record.data_hash
+        refresh = state is not ExportState.NEEDS_ATTENTION or changed
+        if not refresh:
+            return "unchanged"  # a bookkeeper must act; unchanged data would fail the same way
+        record.order = raw
+        if invoice is not None:
+            record.invoice = invoice
+        record.data_hash = digest
+        if not order.has_invoice:
+            record.state = ExportState.SKIPPED
+            record.reason = "the order has no invoice yet; it is exported once invoiced"
+            self._save_quietly(record)
+            return "skipped"
+        if state is ExportState.PENDING and not self._enqueue_due(record):
+            self._save_quietly(record)
+            return "unchanged"
+        if state is ExportState.FAILED and record.attempts >= self.runtime.config.max_attempts and not changed:
+            record.state = ExportState.NEEDS_ATTENTION
+            record.reason = f"gave up after {record.attempts} attempts; last error: {record.last_error}"
+            self._save_quietly(record)
+            return "unchanged"
+        record.state = ExportState.PENDING
+        record.reason = None
+        record.invoice_number = order.printed_invoice_number
+        return "queue" if self._save_quietly(record) else "unchanged"
+
+    def _enqueue_due(self, record: OrderRecord) -> bool:
+        if not record.enqueued_at:
+            return True
+        enqueued = datetime.fromisoformat(record.enqueued_at.replace("Z", "+00:00"))
+        now = datetime.fromisoformat(self.store.clock().replace("Z", "+00:00"))
+        return now - enqueued > REQUEUE_AFTER
+
+    def _save_quietly(self, record: OrderRecord) -> bool:
+        try:
+            self.store.save(record)
+        except ConflictError:
+            return False
+        return True
+
+    def _reconcile_missing(self, settings: ConnectionSettings, listed: set[int], to_queue: list[int]) -> None:
+        """Open records whose order is no longer listed: the state at the time of the transfer counts (help text),
+        so a polled order that left the chosen states is skipped; a manually chosen one is retried."""
+        queued = set(to_queue)
+        for state in (ExportState.PENDING, ExportState.FAILED):
+            for record in self.store.all_by_state(settings.connection_id, state):
+                if record.order_id in listed or record.order_id in queued:
+                    continue
+                if record.origin == "poll":
+                    record.state = ExportState.SKIPPED
+                    record.reason = "the order no longer matches the connection's filters (state, shop or tag changed)"
+                    if record.steps.voucher_id:
+                        record.reason += f"; voucher {record.steps.voucher_id} was already created in sevDesk"
+                    self._save_quietly(record)
+                elif record.attempts < self.runtime.config.max_attempts:
+                    to_queue.append(record.order_id)
+
+    def enqueue(self, connection_id: str, order_ids: list[int], *, reason: str) -> None:
+        now = self.store.clock()
+        for start in range(0, len(order_ids), SQS_BATCH):
+            batch = order_ids[start : start + SQS_BATCH]
+            response = self.runtime.sqs.send_message_batch(
+                QueueUrl=self.runtime.config.export_queue_url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "MessageBody": json.dumps({"connectionId": connection_id, "orderId": oid, "reason": reason}),
+                    }
+                    for i, oid in enumerate(batch)
+                ],
+            )
+            failed = response.get("Failed") or []
+            if failed:
+                # Not lost: the records stay PENDING and the next poll queues them again.
+                logger.error("some export messages were not queued", extra={"failed": failed})
+            for order_id in batch:
+                record = self.store.get_order(connection_id, order_id)
+                if record is not None and record.state is ExportState.PENDING:
+                    record.enqueued_at = now
+                    self._save_quietly(record)

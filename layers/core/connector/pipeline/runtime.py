@@ -1,0 +1,104 @@
+"""What a function needs at run time, built once per Lambda container and shared by its invocations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from connector.billbee.client import BillbeeClient
+from connector.config import Config
+from connector.ratelimit import DynamoRateLimiter, NoRateLimit, RateLimiter
+from connector.secrets import SecretStore
+from connector.settings.model import Credentials
+from connector.sevdesk.client import SevdeskClient
+from connector.store.dynamo import Store
+
+GUIDANCE_CACHE_SECONDS = 600
+
+
+@dataclass
+class ConnectionClients:
+    billbee: BillbeeClient
+    sevdesk: SevdeskClient
+    credentials_fingerprint: int
+    guidance: list[dict[str, Any]] | None = None
+    guidance_at: float = 0.0
+    checked_version: str | None = None
+
+
+@dataclass
+class Runtime:
+    config: Config
+    table: Any
+    sqs: Any
+    secrets_client: Any
+    store: Store = field(init=False)
+    secrets: SecretStore = field(init=False)
+    _clients: dict[str, ConnectionClients] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.table)
+        self.secrets = SecretStore(self.secrets_client, self.config.secret_prefix)
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        config = Config.from_env()
+        return cls(
+            config=config,
+            table=boto3.resource("dynamodb").Table(config.table_name),
+            sqs=boto3.client("sqs"),
+            secrets_client=boto3.client("secretsmanager"),
+        )
+
+    def limiter_for(self, connection_id: str) -> RateLimiter:
+        if not self.config.rate_limits:
+            return NoRateLimit()
+        return DynamoRateLimiter(self.table, connection_id)
+
+    def clients_for(self, connection_id: str, credentials: Credentials) -> ConnectionClients:
+        """Clients per connection, rebuilt when its credentials change (a rotated token takes effect at once)."""
+        fingerprint = hash(tuple(credentials.as_secret_json().values()))
+        with self._lock:
+            current = self._clients.get(connection_id)
+            if current is not None and current.credentials_fingerprint == fingerprint:
+                return current
+            clients = ConnectionClients(
+                billbee=BillbeeClient(
+                    api_key=credentials.billbee_api_key.get_secret_value(),
+                    username=credentials.billbee_username.get_secret_value(),
+                    password=credentials.billbee_api_password.get_secret_value(),
+                    base_url=self.config.billbee_base_url,
+                    limiter=self.limiter_for(connection_id),
+                    timeout=self.config.http_timeout,
+                ),
+                sevdesk=SevdeskClient(
+                    api_token=credentials.sevdesk_api_token.get_secret_value(),
+                    base_url=self.config.sevdesk_base_url,
+                    timeout=self.config.http_timeout,
+                ),
+                credentials_fingerprint=fingerprint,
+            )
+            if current is not None:
+                current.billbee.close()
+                current.sevdesk.close()
+            self._clients[connection_id] = clients
+            return clients
+
+    def revenue_guidance(self, clients: ConnectionClients) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        if clients.guidance is None or now - clients.guidance_at > GUIDANCE_CACHE_SECONDS:
+            clients.guidance = clients.sevdesk.revenue_guidance()
+            clients.guidance_at = now
+        return clients.guidance
+
+    def forget_clients(self, connection_id: str) -> None:
+        with self._lock:
+            current = self._clients.pop(connection_id, None)
+        if current is not None:
+            current.billbee.close()
+            current.sevdesk.close()

@@ -1,0 +1,140 @@
+"""Saving a connection: validate the settings against both accounts, then write the secret and the settings.
+
+Checks (all before any write, so nothing is saved half): both credentials work, the sevDesk account is on
+bookkeeping 2.0, every mapped payment account exists and is offline (the connector cannot book real bank accounts),
+every revenue account allows its (tax rule, rate) for revenue per ``ReceiptGuidance/forRevenue``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from connector.bookkeeping.voucher import RATE_NAMES
+from connector.errors import ApiError, AuthError
+from connector.money import rate_key
+from connector.pipeline.export import SUPPORTED_BOOKKEEPING_VERSION
+from connector.pipeline.runtime import Runtime
+from connector.settings.model import ConnectionSettings, Credentials
+
+
+@dataclass
+class SetupCheck:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class SetupReport:
+    checks: list[SetupCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(SetupCheck(name, ok, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.as_dict() for c in self.checks]}
+
+
+class SetupError(Exception):
+    def __init__(self, report: SetupReport) -> None:
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in report.checks if not c.ok)
+        super().__init__(f"connection not saved: {failed}")
+        self.report = report
+
+
+def check_connection(runtime: Runtime, settings: ConnectionSettings, credentials: Credentials) -> SetupReport:
+    report = SetupReport()
+    clients = runtime.clients_for(f"setup:{settings.connection_id}", credentials)
+    try:
+        clients.billbee.list_orders(page=1, page_size=1)
+        report.add("billbeeCredentials", True, "Billbee accepted the API key, user and API password")
+    except AuthError:
+        report.add("billbeeCredentials", False, "Billbee rejected the API key, user name or API password")
+    except ApiError as exc:
+        report.add("billbeeCredentials", False, f"Billbee could not be reached: {exc}")
+
+    try:
+        version = clients.sevdesk.bookkeeping_version()
+    except AuthError:
+        report.add("sevdeskToken", False, "sevDesk rejected the API token")
+        return report
+    except ApiError as exc:
+        report.add("sevdeskToken", False, f"sevDesk could not be reached: {exc}")
+        return report
+    report.add("sevdeskToken", True, "sevDesk accepted the API token")
+    report.add(
+        "bookkeepingVersion",
+        version == SUPPORTED_BOOKKEEPING_VERSION,
+        f"sevDesk bookkeeping version {version}"
+        + ("" if version == SUPPORTED_BOOKKEEPING_VERSION else "; only version 2.0 is supported"),
+    )
+
+    accounts = {a.id: a for a in clients.sevdesk.check_accounts()}
+    wanted = [(f"paymentMethod {m.payment_method}", m.check_account_id) for m in settings.accounts.payment_accounts]
+    if settings.sevdesk.default_check_account_id is not None:
+        wanted.append(("defaultCheckAccountId", settings.sevdesk.default_check_account_id))
+    for label, account_id in wanted:
+        account = accounts.get(account_id)
+        if account is None:
+            report.add(f"paymentAccount[{label}]", False, f"sevDesk has no payment account {account_id}")
+        elif not account.is_offline:
+            report.add(
+                f"paymentAccount[{label}]",
+                False,
+                f"account {account_id} '{account.name}' is a {account.type} (bank) account; map payment methods to "
+                "offline (manual) accounts only, e.g. 'PayPal BB'",
+            )
+        else:
+            report.add(f"paymentAccount[{label}]", True, f"{account_id} '{account.name}' is an offline account")
+
+    guidance = {str(g.get("accountDatevId")): g for g in clients.sevdesk.revenue_guidance()}
+    for mapping in settings.accounts.revenue_accounts:
+        label = f"revenueAccount[rule {mapping.tax_rule} {rate_key(mapping.tax_rate)} %]"
+        report.add(label, *_revenue_account_allowed(guidance, mapping.account_datev_id, mapping.tax_rule,
+                                                    mapping.tax_rate))
+    runtime.forget_clients(f"setup:{settings.connection_id}")
+    return report
+
+
+def _revenue_account_allowed(
+    guidance: dict[str, dict[str, Any]], account_id: int, tax_rule: int, rate: Decimal
+) -> tuple[bool, str]:
+    entry = guidance.get(str(account_id))
+    if entry is None:
+        return False, f"account {account_id} is not a revenue account of this sevDesk account"
+    name = f"{entry.get('accountNumber')} {entry.get('accountName')}"
+    rule = next((r for r in entry.get("allowedTaxRules") or [] if str(r.get("id")) == str(tax_rule)), None)
+    if rule is None:
+        return False, f"account {name} does not allow tax rule {tax_rule}"
+    if RATE_NAMES.get(rate) not in (rule.get("taxRates") or []):
+        return False, f"account {name} does not allow {rate_key(rate)} % under tax rule {tax_rule}"
+    return True, f"account {name} allows tax rule {tax_rule} at {rate_key(rate)} %"
+
+
+def save_connection(runtime: Runtime, settings: ConnectionSettings) -> SetupReport:
+    """Validate, then store: credentials in Secrets Manager, everything else in DynamoDB."""
+    existing = runtime.store.get_connection(settings.connection_id)
+    credentials = settings.credentials
+    if credentials is None:
+        if existing is None:
+            raise ValueError("credentials are required when a connection is created")
+        credentials = runtime.secrets.get(existing.secret_id)
+    report = check_connection(runtime, settings, credentials)
+    if not report.ok:
+        raise SetupError(report)
+    secret_id = runtime.secrets.put(settings.connection_id, credentials) if settings.credentials else (
+        existing.secret_id if existing else runtime.secrets.put(settings.connection_id, credentials)
+    )
+    runtime.store.put_connection(settings.without_credentials(), secret_id)
+    runtime.store.set_connection_status(settings.connection_id, "OK", None)
+    runtime.forget_clients(settings.connection_id)
+    return report

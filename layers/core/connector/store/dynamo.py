@@ -1,0 +1,325 @@
+"""DynamoDB access for the one connector table (architecture.md §3).
+
+| item                | PK / SK                                 | GSI1PK / GSI1SK                              |
+|---------------------|-----------------------------------------|----------------------------------------------|
+| connection settings | CONN#<id> / SETTINGS                    | CONNECTIONS / <id>                           |
+| connection status   | CONN#<id> / STATUS                      |                                              |
+| poll cursor         | CONN#<id> / CURSOR                      |                                              |
+| order export record | CONN#<id> / ORDER#<BillBeeOrderId>      | CONN#<id>#STATE#<state> / <updatedAt>#<id>   |
+| contact mapping     | CONN#<id> / CUSTOMER#<Billbee cust. id> |                                              |
+| rate-limit slot     | RATE#<id> / <bucket>#<slot>             | (expires by TTL)                             |
+
+Every write that changes an export record is conditional: on its version (optimistic locking) or on the lease of
+the worker that claimed it, so two workers never both act on one order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from connector.settings.model import ConnectionSettings
+from connector.store.records import CLAIMABLE, ExportState, OrderRecord, Steps
+
+GSI = "GSI1"
+CONNECTIONS_PK = "CONNECTIONS"
+
+
+class ConflictError(Exception):
+    """A conditional write lost: another worker changed the record first."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def conn_pk(connection_id: str) -> str:
+    return f"CONN#{connection_id}"
+
+
+def order_sk(order_id: int) -> str:
+    return f"ORDER#{order_id}"
+
+
+@dataclass
+class ConnectionStatus:
+    state: str = "OK"  # OK | ERROR
+    reason: str | None = None
+    since: str | None = None
+
+
+@dataclass
+class StoredConnection:
+    settings: ConnectionSettings
+    secret_id: str
+    status: ConnectionStatus
+
+
+class Store:
+    def __init__(self, table: Any, *, clock: Callable[[], str] = utc_now, epoch: Callable[[], float] = time.time):
+        self.table = table
+        self.clock = clock
+        self.epoch = epoch
+        self._conditional = table.meta.client.exceptions.ConditionalCheckFailedException
+
+    # -- connections ---------------------------------------------------------------------------------------------
+    def put_connection(self, settings: ConnectionSettings, secret_id: str) -> None:
+        self.table.put_item(
+            Item={
+                "PK": conn_pk(settings.connection_id),
+                "SK": "SETTINGS",
+                "GSI1PK": CONNECTIONS_PK,
+                "GSI1SK": settings.connection_id,
+                "settings": json.dumps(settings.public_dict(), sort_keys=True),
+                "secretId": secret_id,
+                "updatedAt": self.clock(),
+            }
+        )
+
+    def get_connection(self, connection_id: str) -> StoredConnection | None:
+        item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "SETTINGS"}, ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None:
+            return None
+        return StoredConnection(
+            settings=ConnectionSettings.model_validate(json.loads(item["settings"])),
+            secret_id=item["secretId"],
+            status=self.get_connection_status(connection_id),
+        )
+
+    def list_connections(self) -> list[StoredConnection]:
+        items = self._query_all(IndexName=GSI, KeyConditionExpression=Key("GSI1PK").eq(CONNECTIONS_PK))
+        connections = []
+        for item in items:
+            found = self.get_connection(item["GSI1SK"])
+            if found is not None:
+                connections.append(found)
+        return connections
+
+    def delete_connection(self, connection_id: str) -> None:
+        for sk in ("SETTINGS", "STATUS", "CURSOR"):
+            self.table.delete_item(Key={"PK": conn_pk(connection_id), "SK": sk})
+
+    def get_connection_status(self, connection_id: str) -> ConnectionStatus:
+        item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "STATUS"}, ConsistentRead=True).get("Item")
+        if item is None:
+            return ConnectionStatus()
+        return ConnectionStatus(item.get("state", "OK"), item.get("reason"), item.get("since"))
+
+    def set_connection_status(self, connection_id: str, state: str, reason: str | None) -> None:
+        current = self.get_connection_status(connection_id)
+        since = current.since if current.state == state and current.since else self.clock()
+        self.table.put_item(
+            Item={"PK": conn_pk(connection_id), "SK": "STATUS", "state": state, "reason": reason, "since": since}
+        )
+
+    def set_cursor(self, connection_id: str, polled_at: str, summary: dict[str, Any]) -> None:
+        self.table.put_item(
+            Item={"PK": conn_pk(connection_id), "SK": "CURSOR", "polledAt": polled_at, "summary": json.dumps(summary)}
+        )
+
+    def get_cursor(self, connection_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "CURSOR"}).get("Item")
+        return None if item is None else {"polledAt": item["polledAt"], "summary": json.loads(item["summary"])}
+
+    # -- order records -------------------------------------------------------------------------------------------
+    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
+        item = self.table.get_item(
+            Key={"PK": conn_pk(connection_id), "SK": order_sk(order_id)}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else self._record(item)
+
+    def create_order(self, record: OrderRecord) -> bool:
+        """Insert a new record; False if one exists already (a concurrent poll or manual export won)."""
+        now = self.clock()
+        record.created_at = record.created_at or now
+        record.updated_at = now
+        record.version = 1
+        try:
+            self.table.put_item(Item=self._item(record), ConditionExpression="attribute_not_exists(PK)")
+        except self._conditional:
+            return False
+        return True
+
+    def save(self, record: OrderRecord, *, owner: str | None = None) -> None:
+        """Write the record if nobody changed it since it was read (and, for a worker, it still holds the lease)."""
+        expected = record.version
+        record.version = expected + 1
+        record.updated_at = self.clock()
+        condition = "#v = :expected"
+        values: dict[str, Any] = {":expected": expected}
+        if owner is not None:
+            condition += " AND leaseOwner = :owner"
+            values[":owner"] = owner
+        try:
+            self.table.put_item(
+                Item=self._item(record),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues=values,
+            )
+        except self._conditional as exc:
+            record.version = expected
+            raise ConflictError(f"order {record.order_id} changed concurrently") from exc
+
+    def claim(self, connection_id: str, order_id: int, owner: str, lease_seconds: int) -> OrderRecord | None:
+        """Take the lease on a record that may be exported now; None if it is not claimable (done, or leased)."""
+        record = self.get_order(connection_id, order_id)
+        if record is None:
+            return None
+        now = int(self.epoch())
+        lease_expired = record.state is ExportState.EXPORTING and record.lease_until < now
+        if record.state not in CLAIMABLE and not lease_expired:
+            return None
+        record.state = ExportState.EXPORTING
+        record.lease_owner = owner
+        record.lease_until = now + lease_seconds
+        record.attempts += 1
+        try:
+            self.save(record)
+        except ConflictError:
+            return None
+        return record
+
+    def list_by_state(
+        self, connection_id: str, state: ExportState, *, limit: int = 100, start_key: dict[str, Any] | None = None
+    ) -> tuple[list[OrderRecord], dict[str, Any] | None]:
+        kwargs: dict[str, Any] = {
+            "IndexName": GSI,
+            "KeyConditionExpression": Key("GSI1PK").eq(f"{conn_pk(connection_id)}#STATE#{state.value}"),
+            "Limit": limit,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        page = self.table.query(**kwargs)
+        records = []
+        for item in page.get("Items", []):
+            # GSI reads are eventually consistent: re-read and drop records that have moved on.
+            record = self.get_order(connection_id, int(item["orderId"]))
+            if record is not None and record.state is state:
+                records.append(record)
+        return records, page.get("LastEvaluatedKey")
+
+    def all_by_state(self, connection_id: str, state: ExportState) -> list[OrderRecord]:
+        records: list[OrderRecord] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = self.list_by_state(connection_id, state, limit=200, start_key=start)
+            records += page
+            if not start:
+                return records
+
+    def list_orders(self, connection_id: str) -> list[OrderRecord]:
+        items = self._query_all(
+            KeyConditionExpression=Key("PK").eq(conn_pk(connection_id)) & Key("SK").begins_with("ORDER#"),
+            ConsistentRead=True,
+        )
+        return [self._record(i) for i in items]
+
+    # -- contact mappings ----------------------------------------------------------------------------------------
+    def get_contact(self, connection_id: str, customer_id: int) -> dict[str, Any] | None:
+        item = self.table.get_item(
+            Key={"PK": conn_pk(connection_id), "SK": f"CUSTOMER#{customer_id}"}, ConsistentRead=True
+        ).get("Item")
+        return item
+
+    def claim_contact(self, connection_id: str, customer_id: int, owner: str, lease_seconds: int) -> bool:
+        """Only one worker may create a customer's contact at a time: otherwise two would both find none and both
+        create one (peers-and-user-pains.md §3.6)."""
+        now = int(self.epoch())
+        try:
+            self.table.put_item(
+                Item={
+                    "PK": conn_pk(connection_id),
+                    "SK": f"CUSTOMER#{customer_id}",
+                    "leaseOwner": owner,
+                    "leaseUntil": now + lease_seconds,
+                },
+                ConditionExpression="attribute_not_exists(PK) OR (attribute_not_exists(contactId) AND "
+                "(leaseUntil < :now OR leaseOwner = :owner))",
+                ExpressionAttributeValues={":now": now, ":owner": owner},
+            )
+        except self._conditional:
+            return False
+        return True
+
+    def save_contact(self, connection_id: str, customer_id: int, contact_id: str) -> None:
+        self.table.put_item(
+            Item={
+                "PK": conn_pk(connection_id),
+                "SK": f"CUSTOMER#{customer_id}",
+                "contactId": contact_id,
+                "createdAt": self.clock(),
+            }
+        )
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.table.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _item(record: OrderRecord) -> dict[str, Any]:
+        return {
+            "PK": conn_pk(record.connection_id),
+            "SK": order_sk(record.order_id),
+            "GSI1PK": f"{conn_pk(record.connection_id)}#STATE#{record.state.value}",
+            "GSI1SK": f"{record.updated_at}#{record.order_id}",
+            "connectionId": record.connection_id,
+            "orderId": record.order_id,
+            "state": record.state.value,
+            "orderJson": json.dumps(record.order, sort_keys=True),
+            "invoiceJson": None if record.invoice is None else json.dumps(record.invoice, sort_keys=True),
+            "invoiceNumber": record.invoice_number,
+            "steps": record.steps.to_item(),
+            "attempts": record.attempts,
+            "lastError": record.last_error,
+            "reason": record.reason,
+            "notes": list(record.notes),
+            "setTag": record.set_tag,
+            "origin": record.origin,
+            "leaseOwner": record.lease_owner,
+            "leaseUntil": record.lease_until,
+            "createdAt": record.created_at,
+            "updatedAt": record.updated_at,
+            "enqueuedAt": record.enqueued_at,
+            "dataHash": record.data_hash,
+            "version": record.version,
+        }
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> OrderRecord:
+        return OrderRecord(
+            connection_id=item["connectionId"],
+            order_id=int(item["orderId"]),
+            state=ExportState(item["state"]),
+            order=json.loads(item["orderJson"]),
+            invoice=json.loads(item["invoiceJson"]) if item.get("invoiceJson") else None,
+            invoice_number=item.get("invoiceNumber"),
+            steps=Steps.from_item(item.get("steps")),
+            attempts=int(item.get("attempts") or 0),
+            last_error=item.get("lastError"),
+            reason=item.get("reason"),
+            notes=list(item.get("notes") or []),
+            set_tag=bool(item.get("setTag", True)),
+            origin=item.get("origin") or "poll",
+            lease_owner=item.get("leaseOwner"),
+            lease_until=int(item.get("leaseUntil") or 0),
+            created_at=item.get("createdAt") or "",
+            updated_at=item.get("updatedAt") or "",
+            enqueued_at=item.get("enqueuedAt"),
+            data_hash=item.get("dataHash") or "",
+            version=int(item.get("version") or 0),
+        )
