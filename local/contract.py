@@ -607,6 +607,16 @@ def _load(api: str, specs_dir: str, corrections: frozenset[str]) -> _LoadedSpec:
 # ---------------------------------------------------------------------------------------------------------------
 # The checker
 # ---------------------------------------------------------------------------------------------------------------
+# Endpoints no version of the official spec documents but that the real API serves and public clients use; the
+# connector calls each one deliberately. Listed here, with the source, so every other unknown path still fails.
+UNDOCUMENTED_ENDPOINTS: dict[tuple[str, str, str], str] = {
+    ("sevdesk", "GET", "/api/v1/StaticCountry"): (
+        "country ids for contact addresses; sevdesk-api.md §7 ('the undocumented GET /StaticCountry'), "
+        "sevdesk-SOURCE.md ('No version of the spec documents ... GET /StaticCountry')"
+    ),
+}
+
+
 class ContractChecker:
     """Checks recorded exchanges against the official specs plus the corrections named in ``corrections``.
 
@@ -639,6 +649,8 @@ class ContractChecker:
         path = str(exchange.get("path", ""))
         route = loaded.find_route(path)
         if route is None:
+            if (api, method.upper(), path) in UNDOCUMENTED_ENDPOINTS:
+                return []  # nothing to validate against; the allowance itself is the documented exception
             return [f"request: path {path} is not in the {api} spec"]
         if method not in route.item:
             allowed = ", ".join(m.upper() for m in _METHODS if m in route.item)
