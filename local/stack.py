@@ -1,0 +1,422 @@
+"""The embedded local stack as a Python object: moto + both sandboxes + the real handlers.
+
+``local.run`` (the CLI) and the end-to-end tests use it the same way::
+
+    with LocalStack(orders=sample_orders()) as stack:
+        stack.save_connection(json.loads(Path("local/sample_connection.json").read_text()))
+        stack.poll()          # the real PollFunction handler with events/poll_schedule.json
+        stack.drain()         # Lambda's SQS poller feeding the real ExportFunction handler
+        stack.report("demo-shop")
+
+Each stack gets its own sandboxes and moto resources; the functions' environment is set in ``os.environ`` (as
+Lambda would) while the stack runs. One stack at a time per process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from local.aws import LocalAws
+from local.faults import FaultPlan
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS = REPO_ROOT / "events"
+LOCAL_HTTP_TIMEOUT = 2.0  # seconds; a "timeout" fault holds the answer longer than this
+LOCAL_HOLD_SECONDS = 3.0
+BATCH_SIZE = 5  # template: ExportFunction SQS event BatchSize
+WORKERS = 2  # template: ScalingConfig MaximumConcurrency
+RETRY_VISIBILITY_SECONDS = 1  # a failed record is visible again after this (720 s on AWS; shortened locally)
+MAX_DRAIN_SECONDS = 600
+_ENV_LOCK = threading.Lock()
+
+
+@dataclass
+class FakeContext:
+    """What powertools reads from a Lambda context."""
+
+    function_name: str
+    aws_request_id: str = "local"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:123456789012:function:local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import functions/<function>/app.py under its own module name (the three files are all called app.py)."""
+    path = REPO_ROOT / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{function}_function_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def generate_credentials() -> dict[str, str]:
+    """The sandboxes' fake credentials, fresh per stack: never real ones, never in the repo."""
+    return {
+        "billbeeApiKey": secrets.token_hex(16),
+        "billbeeUsername": "sandbox-merchant@example.com",
+        "billbeeApiPassword": "Sandbox-" + secrets.token_urlsafe(12),
+        "sevdeskApiToken": secrets.token_hex(16),
+    }
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set):
+        return sorted(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        orders: list[dict[str, Any]],
+        credentials: dict[str, str] | None = None,
+        faults: FaultPlan | None = None,
+        bookkeeping_version: str = "2.0",
+        billbee_rate_limits: bool = True,
+        sevdesk_state: bytes | None = None,
+        table_items: list[dict[str, Any]] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        from local.sandbox.billbee import BillbeeSandbox
+        from local.sandbox.sevdesk import SevdeskSandbox
+
+        self.credentials = credentials or generate_credentials()
+        self.faults = faults or FaultPlan()
+        self.billbee = BillbeeSandbox(
+            api_key=self.credentials["billbeeApiKey"],
+            username=self.credentials["billbeeUsername"],
+            password=self.credentials["billbeeApiPassword"],
+            orders=orders,
+            faults=self.faults,
+            hold_seconds=LOCAL_HOLD_SECONDS,
+            rate_limits=billbee_rate_limits,
+        )
+        self.sevdesk = SevdeskSandbox(
+            api_token=self.credentials["sevdeskApiToken"],
+            faults=self.faults,
+            hold_seconds=LOCAL_HOLD_SECONDS,
+            bookkeeping_version=bookkeeping_version,
+        )
+        if sevdesk_state is not None:
+            self.sevdesk.import_state(sevdesk_state)
+        self._table_items = table_items
+        self._extra_env = dict(extra_env or {})
+        if not billbee_rate_limits:
+            self._extra_env.setdefault("BILLBEE_RATE_LIMITS", "off")
+        self.aws: LocalAws | None = None
+        self.env: dict[str, str] = {}
+        self.invocations = {"poll": 0, "export": 0}
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        billbee_url = self.billbee.start()
+        sevdesk_url = self.sevdesk.start()
+        self.aws = LocalAws(parameters={"BillbeeBaseUrl": billbee_url, "SevdeskBaseUrl": sevdesk_url})
+        self.aws.__enter__()
+        env = self.aws.env()
+        env.update(
+            {
+                "BILLBEE_BASE_URL": billbee_url,
+                "SEVDESK_BASE_URL": sevdesk_url,
+                "HTTP_TIMEOUT_SECONDS": str(LOCAL_HTTP_TIMEOUT),
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_DEV": "false",
+                **self._extra_env,
+            }
+        )
+        self.env = env
+        with _ENV_LOCK:
+            self._saved_env = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+        if self._table_items:
+            self.restore_table(self._table_items)
+        self.poll_app = load_handler("poll")
+        self.export_app = load_handler("export")
+        self.runtime = self.poll_app.runtime
+        self.export_runtime = self.export_app.runtime
+        return self
+
+    def stop(self) -> None:
+        try:
+            if self.aws is not None:
+                self.aws.__exit__(None, None, None)
+                self.aws = None
+        finally:
+            self.billbee.stop()
+            self.sevdesk.stop()
+            with _ENV_LOCK:
+                for key, value in self._saved_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+    def __enter__(self) -> LocalStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @contextmanager
+    def function_logs(self, path: Path) -> Iterator[None]:
+        """Send the functions' JSON logs to a file instead of stdout."""
+        from connector.observability import logger
+
+        with path.open("a") as handle:
+            previous = logger.registered_handler.setStream(handle)
+            try:
+                yield
+            finally:
+                logger.registered_handler.setStream(previous)
+
+    # -- the job -------------------------------------------------------------------------------------------------
+    def connection_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        body = json.loads(json.dumps(body))
+        body.setdefault("credentials", dict(self.credentials))
+        return dict(body)
+
+    def save_connection(self, body: dict[str, Any]) -> Any:
+        """Store a connection through the setup code the HTTP API uses (raises SetupError when a check fails)."""
+        from connector.pipeline.setup import save_connection
+        from connector.settings.model import ConnectionSettings
+
+        settings = ConnectionSettings.model_validate(self.connection_body(body))
+        return save_connection(self.runtime, settings)
+
+    def poll(self) -> dict[str, Any]:
+        event = json.loads((EVENTS / "poll_schedule.json").read_text())
+        self.invocations["poll"] += 1
+        return dict(self.poll_app.handler(event, FakeContext("PollFunction")))
+
+    def run_once(self) -> dict[str, Any]:
+        result = self.poll()
+        self.drain()
+        return result
+
+    @property
+    def queue_url(self) -> str:
+        return self.env["EXPORT_QUEUE_URL"]
+
+    def sqs(self) -> Any:
+        assert self.aws is not None
+        return self.aws.client("sqs")
+
+    def export_batch(self, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        """Invoke the export handler directly with an SQS event made of these message bodies."""
+        records = [
+            {
+                "messageId": f"local-{i}-{secrets.token_hex(4)}",
+                "receiptHandle": "local",
+                "body": json.dumps(b),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:ExportQueue-local",
+                "awsRegion": "eu-central-1",
+            }
+            for i, b in enumerate(bodies)
+        ]
+        self.invocations["export"] += 1
+        return dict(self.export_app.handler({"Records": records}, FakeContext("ExportFunction")))
+
+    def drain(
+        self,
+        *,
+        workers: int = WORKERS,
+        batch_size: int = BATCH_SIZE,
+        retry_visibility: int = RETRY_VISIBILITY_SECONDS,
+        max_seconds: float = MAX_DRAIN_SECONDS,
+    ) -> None:
+        """Lambda's SQS poller: receive batches, invoke, delete what succeeded, return failures to the queue.
+
+        Failed records become visible again after ``retry_visibility`` seconds; after the queue's maxReceiveCount
+        moto moves them to the dead-letter queue, as SQS does.
+        """
+        sqs = self.sqs()
+        queue_url = self.queue_url
+        deadline = time.monotonic() + max_seconds
+        lock = threading.Lock()
+
+        def worker() -> None:
+            idle_since: float | None = None
+            while time.monotonic() < deadline:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=0, AttributeNames=["All"]
+                ).get("Messages", [])
+                if not messages:
+                    attributes = sqs.get_queue_attributes(
+                        QueueUrl=queue_url,
+                        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                    )["Attributes"]
+                    if int(attributes["ApproximateNumberOfMessages"]) + int(
+                        attributes["ApproximateNumberOfMessagesNotVisible"]
+                    ) == 0:
+                        idle_since = idle_since or time.monotonic()
+                        if time.monotonic() - idle_since > 0.3:
+                            return
+                    time.sleep(0.1)  # the poller's wait between empty receives (not a test timing)
+                    continue
+                idle_since = None
+                event = {"Records": [self._sqs_record(m, queue_url) for m in messages]}
+                with lock:
+                    self.invocations["export"] += 1
+                result = self.export_app.handler(event, FakeContext("ExportFunction"))
+                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                for message in messages:
+                    if message["MessageId"] in failed:
+                        sqs.change_message_visibility(
+                            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
+                            VisibilityTimeout=retry_visibility,
+                        )
+                    else:
+                        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+        threads = [threading.Thread(target=worker, name=f"export-worker-{i}") for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    @staticmethod
+    def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+        queue_name = queue_url.rsplit("/", 1)[-1]
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:eu-central-1:123456789012:{queue_name}",
+            "awsRegion": "eu-central-1",
+        }
+
+    # -- inspection ----------------------------------------------------------------------------------------------
+    def records(self, connection_id: str) -> list[Any]:
+        return sorted(self.runtime.store.list_orders(connection_id), key=lambda r: r.order_id)
+
+    def record(self, connection_id: str, order_id: int) -> Any:
+        return self.runtime.store.get_order(connection_id, order_id)
+
+    def dead_letters(self) -> list[Any]:
+        dlq_url = self.env.get("EXPORT_DLQ_URL")
+        if not dlq_url:
+            return []
+        messages = self.sqs().receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
+        return [json.loads(m["Body"]) if m["Body"].startswith("{") else m["Body"] for m in messages]
+
+    def report(self, connection_id: str, *, poll_result: dict[str, Any] | None = None) -> dict[str, Any]:
+        records = self.records(connection_id)
+        status = self.runtime.store.get_connection_status(connection_id)
+        counts: dict[str, int] = {}
+        for record in records:
+            counts[record.state.value] = counts.get(record.state.value, 0) + 1
+        return {
+            "connection": {"connectionId": connection_id, "status": status.state, "reason": status.reason},
+            "poll": poll_result,
+            "counts": counts,
+            "orders": [
+                {
+                    "orderId": r.order_id,
+                    "invoiceNumber": r.invoice_number,
+                    "state": r.state.value,
+                    "reason": r.reason,
+                    "voucherId": r.steps.voucher_id,
+                    "contactId": r.steps.contact_id,
+                    "bookings": r.steps.bookings,
+                    "tagged": r.steps.tagged,
+                    "attempts": r.attempts,
+                    "lastError": r.last_error,
+                    "notes": r.notes,
+                }
+                for r in records
+            ],
+            "deadLetterQueue": self.dead_letters(),
+            "invocations": dict(self.invocations),
+        }
+
+    def billbee_orders(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "BillBeeOrderId": o.get("BillBeeOrderId"),
+                "OrderNumber": o.get("OrderNumber"),
+                "State": o.get("State"),
+                "InvoiceNumber": (
+                    f"{o.get('InvoiceNumberPrefix') or ''}{o.get('InvoiceNumber')}{o.get('InvoiceNumberPostfix') or ''}"
+                    if o.get("InvoiceNumber")
+                    else None
+                ),
+                "Tags": o.get("Tags") or [],
+            }
+            for o in self.billbee.dump_orders()
+        ]
+
+    def exchanges(self) -> list[dict[str, Any]]:
+        return sorted(
+            [e.as_json() for e in self.billbee.exchanges] + [e.as_json() for e in self.sevdesk.exchanges],
+            key=lambda e: e["started"],
+        )
+
+    def write_outputs(self, out: Path, report: dict[str, Any]) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+
+        def write(name: str, data: Any) -> None:
+            (out / name).write_text(json.dumps(data, default=json_default, ensure_ascii=False, indent=2))
+
+        write("report.json", report)
+        write("sevdesk.json", self.sevdesk.dump())
+        write("billbee.json", self.billbee_orders())
+        with (out / "requests.jsonl").open("w") as handle:
+            for exchange in self.exchanges():
+                handle.write(json.dumps(exchange, default=json_default, ensure_ascii=False) + "\n")
+
+    def dump_table(self) -> list[dict[str, Any]]:
+        assert self.aws is not None
+        client = self.aws.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.env["TABLE_NAME"]}
+        while True:
+            page = client.scan(**kwargs)
+            items += [i for i in page["Items"] if not i["PK"]["S"].startswith("RATE#")]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def restore_table(self, items: list[dict[str, Any]]) -> None:
+        assert self.aws is not None
+        client = self.aws.client("dynamodb")
+        for start in range(0, len(items), 25):
+            chunk = items[start : start + 25]
+            client.batch_write_item(
+                RequestItems={self.env["TABLE_NAME"]: [{"PutRequest": {"Item": item}} for item in chunk]}
+            )
