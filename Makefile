@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Lambda runs python3.13: use it where it exists (pyenv or PATH), else fall back to python3 (code is 3.11-compatible).
-PY313 := $(shell command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
+# (pyenv's shim answers `command -v` even when 3.13 is not selected, so each candidate must really run)
+PY313 := $(shell for c in $$HOME/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
+	[ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$c"; break; }; done)
 PYTHON_BOOT ?= $(if $(PY313),$(PY313),python3)
 VENV := .venv
 PY := $(VENV)/bin/python

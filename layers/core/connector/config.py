@@ -13,7 +13,7 @@ from connector.sevdesk.client import DEFAULT_BASE_URL as SEVDESK_DEFAULT
 class Config:
     table_name: str
     export_queue_url: str
-    secret_prefix: str = "billbee-sevdesk/"
+    secret_prefix: str = "billbee-sevdesk/"  # noqa: S105 - a name prefix, not a secret
     billbee_base_url: str = BILLBEE_DEFAULT
     sevdesk_base_url: str = SEVDESK_DEFAULT
     http_timeout: float = 20.0

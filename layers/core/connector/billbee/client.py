@@ -211,7 +211,9 @@ class BillbeeClient:
             total_pages=int((body.get("Paging") or {}).get("TotalPages") or 1),
         )
 
-    def invoices_since(self, min_invoice_date: datetime, max_invoice_date: datetime | None = None) -> list[InvoiceDetails]:
+    def invoices_since(
+        self, min_invoice_date: datetime, max_invoice_date: datetime | None = None
+    ) -> list[InvoiceDetails]:
         invoices: list[InvoiceDetails] = []
         page = 1
         while page <= MAX_PAGES:

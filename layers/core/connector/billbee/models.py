@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
@@ -20,7 +20,8 @@ from connector.money import to_decimal
 
 BILLBEE_ZONE = ZoneInfo("Europe/Berlin")
 _TIMESTAMP = re.compile(
-    r"^(?P<base>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?)(?:\.(?P<frac>\d{1,7}))?(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
+    r"^(?P<base>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?)"
+    r"(?:\.(?P<frac>\d{1,7}))?(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
 )
 
 

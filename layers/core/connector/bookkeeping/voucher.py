@@ -136,7 +136,8 @@ def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[D
 
     if invoice is not None and invoice.positions is not None:
         for position in invoice.positions:
-            add(position.vat_rate, position.total_gross_value, "Waren" if position.total_gross_value >= 0 else "Rabatt")
+            kind = "Waren" if position.total_gross_value >= 0 else "Rabatt"
+            add(position.vat_rate, position.total_gross_value, kind)
         for fee in invoice.additional_fees or []:
             add(fee.vat_rate, fee.gross, "Versand" if (fee.type or "").lower() == "shipcost" else (fee.type or "Gebühr"))
         return shares

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.billbee.models import InvoiceDetails, Order
+from connector.billbee.models import Order
 from connector.errors import ApiError, AuthError
 from connector.observability import logger
 from connector.pipeline.export import ConnectionBroken, auth_failure_reason, check_sevdesk_account

@@ -228,7 +228,7 @@ class Store:
         item = self.table.get_item(
             Key={"PK": conn_pk(connection_id), "SK": f"CUSTOMER#{customer_id}"}, ConsistentRead=True
         ).get("Item")
-        return item
+        return None if item is None else dict(item)
 
     def claim_contact(self, connection_id: str, customer_id: int, owner: str, lease_seconds: int) -> bool:
         """Only one worker may create a customer's contact at a time: otherwise two would both find none and both
