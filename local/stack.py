@@ -143,6 +143,10 @@ class LocalStack:
                 "HTTP_TIMEOUT_SECONDS": str(LOCAL_HTTP_TIMEOUT),
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_DEV": "false",
+                # Time scaled down for the local stack: on AWS a lease is 150 s and back-off starts at 30 s.
+                "LEASE_SECONDS": "8",
+                "RETRY_BASE_SECONDS": "0.5",
+                "RETRY_MAX_SECONDS": "4",
                 **self._extra_env,
             }
         )
@@ -256,8 +260,9 @@ class LocalStack:
     ) -> None:
         """Lambda's SQS poller: receive batches, invoke, delete what succeeded, return failures to the queue.
 
-        Failed records become visible again after ``retry_visibility`` seconds; after the queue's maxReceiveCount
-        moto moves them to the dead-letter queue, as SQS does.
+        Failed records stay invisible for the back-off the export handler set on them (scaled down locally by
+        ``RETRY_BASE_SECONDS``); a batch whose invocation died comes back after ``retry_visibility`` seconds. After
+        the queue's maxReceiveCount moto moves a message to the dead-letter queue, as SQS does.
         """
         sqs = self.sqs()
         queue_url = self.queue_url
@@ -287,15 +292,19 @@ class LocalStack:
                 event = {"Records": [self._sqs_record(m, queue_url) for m in messages]}
                 with lock:
                     self.invocations["export"] += 1
-                result = self.export_app.handler(event, FakeContext("ExportFunction"))
-                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                for message in messages:
-                    if message["MessageId"] in failed:
+                try:
+                    result = self.export_app.handler(event, FakeContext("ExportFunction"))
+                except Exception:  # the invocation died: Lambda retries the whole batch after the visibility timeout
+                    for message in messages:
                         sqs.change_message_visibility(
                             QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
                             VisibilityTimeout=retry_visibility,
                         )
-                    else:
+                    continue
+                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                for message in messages:
+                    # Failed records stay invisible for the back-off the handler set on them.
+                    if message["MessageId"] not in failed:
                         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
         threads = [threading.Thread(target=worker, name=f"export-worker-{i}") for i in range(workers)]

@@ -8,23 +8,25 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from connector.observability import logger, metrics
 from connector.pipeline.export import Exporter, ExportRequest, Outcome
-from connector.pipeline.messages import ExportMessage
+from connector.pipeline.messages import ExportMessage, RetryLater, delay_message
 from connector.pipeline.runtime import Runtime
 
 runtime = Runtime.from_env()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class RetryLater(Exception):
-    """The order must come back later: a transient failure, or another worker holds its lease."""
-
-
 def export_record(record: SQSRecord) -> str:
-    # A malformed message raises here: it is reported as failed and reaches the dead-letter queue, never dropped.
-    message = ExportMessage.model_validate_json(record.body)
-    outcome = Exporter(runtime).export(ExportRequest(message.connectionId, message.orderId, message.reason))
+    try:
+        # A malformed message raises here: it is reported as failed and reaches the dead-letter queue, never dropped.
+        message = ExportMessage.model_validate_json(record.body)
+        exporter = Exporter(runtime)
+        outcome = exporter.export(ExportRequest(message.connectionId, message.orderId, message.reason))
+    except Exception:
+        delay_message(runtime, record, None)
+        raise
     metrics.add_metric(name=f"Export{outcome.value.title().replace('_', '')}", unit="Count", value=1)
     if outcome is Outcome.RETRY_LATER:
+        delay_message(runtime, record, exporter.retry_after)
         raise RetryLater(f"order {message.orderId} of {message.connectionId} will be retried")
     return outcome.value
 

@@ -205,20 +205,24 @@ PREFIX_SECRETS = {
 
 
 @pytest.mark.parametrize(
-    ("function", "table_actions", "secret_actions"),
+    ("function", "table_actions", "secret_actions", "queue_actions"),
     [
-        ("PollFunction", {"GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"}, {"GetSecretValue"}),
-        ("ExportFunction", {"GetItem", "PutItem", "UpdateItem", "Query", "DeleteItem"}, {"GetSecretValue"}),
+        ("PollFunction", {"GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"}, {"GetSecretValue"},
+         {"SendMessage"}),
+        # ChangeMessageVisibility: a failed order's back-off (messages.delay_message)
+        ("ExportFunction", {"GetItem", "PutItem", "UpdateItem", "Query", "DeleteItem"}, {"GetSecretValue"},
+         {"SendMessage", "ChangeMessageVisibility"}),
     ],
 )
 def test_worker_functions_get_only_their_table_queue_and_secrets(
-    template: dict[str, Any], function: str, table_actions: set[str], secret_actions: set[str]
+    template: dict[str, Any], function: str, table_actions: set[str], secret_actions: set[str],
+    queue_actions: set[str],
 ) -> None:
     actions, resources = _granted(template, function, "dynamodb")
     assert actions == {f"dynamodb:{a}" for a in table_actions}
     assert resources == TABLE_AND_INDEXES
     actions, resources = _granted(template, function, "sqs")
-    assert actions == {"sqs:SendMessage"}
+    assert actions == {f"sqs:{a}" for a in queue_actions}
     assert resources == [{"Fn::GetAtt": ["ExportQueue", "Arn"]}]
     actions, resources = _granted(template, function, "secretsmanager")
     assert actions == {f"secretsmanager:{a}" for a in secret_actions}

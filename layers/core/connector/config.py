@@ -21,6 +21,8 @@ class Config:
     lease_seconds: int = 150  # longer than one export (Lambda timeout 120 s)
     max_attempts: int = 8  # after this many failed attempts an order needs attention instead of retrying forever
     rate_limits: bool = True  # shared Billbee rate limiter in DynamoDB
+    retry_base_seconds: float = 30.0  # back-off of a failed export message: base x 2^(receives-1) ...
+    retry_max_seconds: float = 900.0  # ... capped here
 
     @classmethod
     def from_env(cls) -> Config:
@@ -36,4 +38,6 @@ class Config:
             lease_seconds=int(env.get("LEASE_SECONDS") or 150),
             max_attempts=int(env.get("MAX_ATTEMPTS") or 8),
             rate_limits=(env.get("BILLBEE_RATE_LIMITS", "on") != "off"),
+            retry_base_seconds=float(env.get("RETRY_BASE_SECONDS") or 30),
+            retry_max_seconds=float(env.get("RETRY_MAX_SECONDS") or 900),
         )

@@ -87,6 +87,8 @@ class Exporter:
         self.runtime = runtime
         self.store = runtime.store
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        # When the outcome is RETRY_LATER: how long the message should stay away (None = the caller's back-off).
+        self.retry_after: float | None = None
 
     def export(self, request: ExportRequest) -> Outcome:
         stored = self.store.get_connection(request.connection_id)
@@ -105,7 +107,9 @@ class Exporter:
                 logger.warning("export for an unknown order", extra={"order": request.order_id})
                 return Outcome.UNKNOWN
             if existing.state is ExportState.EXPORTING:
-                return Outcome.RETRY_LATER  # another worker holds the lease; come back after it
+                # Another worker holds the lease (or died holding it): come back once it has run out.
+                self.retry_after = max(1.0, existing.lease_until - self.store.epoch() + 1)
+                return Outcome.RETRY_LATER
             return Outcome.ALREADY_DONE
         return self._run(stored, record, owner)
 
@@ -135,6 +139,8 @@ class Exporter:
             logger.warning("lost the lease", extra={"order": record.order_id})
             return Outcome.RETRY_LATER
         except (TransientError, NotFoundError) as exc:
+            if isinstance(exc, TransientError) and exc.retry_after:
+                self.retry_after = exc.retry_after
             return self._fail(record, owner, str(exc))
         except Exception as exc:  # a bug must not lose the order: it stays FAILED with the error and is retried
             logger.exception("unexpected error during export", extra={"order": record.order_id})
@@ -305,8 +311,13 @@ class Exporter:
         mapping = self.store.get_contact(connection_id, contact.customer_id)
         if mapping and mapping.get("contactId"):
             return str(mapping["contactId"])
-        if not self.store.claim_contact(connection_id, contact.customer_id, owner, lease_seconds=60):
-            raise TransientError("store", f"the contact of customer {contact.customer_id} is being created elsewhere")
+        lease = self.runtime.config.lease_seconds
+        if not self.store.claim_contact(connection_id, contact.customer_id, owner, lease_seconds=lease):
+            raise TransientError(
+                "store",
+                f"the contact of customer {contact.customer_id} is being created by another export",
+                retry_after=lease / 2,
+            )
         contact_id: str | None = None
         for _ in range(IN_CALL_WRITE_ATTEMPTS):
             contact_id = clients.sevdesk.find_contact(contact.customer_number)
