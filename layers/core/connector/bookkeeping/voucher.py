@@ -280,7 +280,7 @@ def _plan_payments(
         if account is None:
             notes.append(
                 f"payment of {amount} {order.currency or 'EUR'} by payment method {method} has no account mapping "
-                "and default payments are off; it was not booked and the voucher stays open"
+                "and default payments are off; it was not booked, so the voucher is not fully paid"
             )
             continue
         if remaining <= ZERO:

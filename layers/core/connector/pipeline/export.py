@@ -5,6 +5,7 @@ stopped:
 
 1. claim the record (conditional write with a lease; a second worker backs off)
 2. contact: the mapped one, or found by customer number, or created (if the connection creates contacts)
+   (before the first write the order is read again: its state at the time of the transfer counts)
 3. invoice PDF from Billbee -> ``uploadTempFile``
 4. ``saveVoucher`` - after looking for a voucher with this invoice number first, so an earlier attempt whose answer
    was lost is adopted instead of duplicated
@@ -33,6 +34,7 @@ from connector.bookkeeping.voucher import (
 )
 from connector.errors import ApiError, AuthError, NotFoundError, RejectedError, TransientError, UnknownOutcome
 from connector.observability import logger
+from connector.pipeline.filters import filter_mismatch
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.secrets import CredentialsUnavailable
 from connector.settings.model import ConnectionSettings
@@ -189,6 +191,18 @@ class Exporter:
     def _steps(
         self, settings: ConnectionSettings, clients: ConnectionClients, record: OrderRecord, owner: str
     ) -> Outcome:
+        if record.steps.voucher_id is None:
+            # The state *at the time of the transfer* counts (help text): read the order again before the voucher is
+            # written, so an order cancelled since the poll listed it is not exported. One GET per order.
+            try:
+                fresh = clients.billbee.get_order(record.order_id)
+            except NotFoundError:
+                return self._finish(record, owner, ExportState.SKIPPED, reason="the order no longer exists in Billbee")
+            if record.origin == "poll":
+                mismatch = filter_mismatch(fresh, settings)
+                if mismatch is not None:
+                    return self._finish(record, owner, ExportState.SKIPPED, reason=mismatch)
+            record.order = fresh.model_dump(mode="json", by_alias=True)
         order = Order.model_validate(record.order)
         if not order.has_invoice:
             # Never invoiced by us: Billbee's CreateInvoice would allocate a number (billbee-pitfalls #16).

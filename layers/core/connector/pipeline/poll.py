@@ -21,6 +21,7 @@ from connector.billbee.models import Order
 from connector.errors import ApiError, AuthError
 from connector.observability import logger
 from connector.pipeline.export import ConnectionBroken, auth_failure_reason, check_sevdesk_account
+from connector.pipeline.filters import matches_filters
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.secrets import CredentialsUnavailable
 from connector.settings.model import ConnectionSettings
@@ -53,21 +54,6 @@ class PollSummary:
             "skipped": self.skipped,
             "unchanged": self.unchanged,
         }
-
-
-def matches_filters(order: Order, settings: ConnectionSettings) -> bool:
-    """Billbee's filters re-checked on our side: the state *now*, the start date, the shops, the tag."""
-    general = settings.general
-    if order.state not in general.order_state_ids:
-        return False
-    if order.created_at is not None and order.created_at.date() < general.start_date:
-        return False
-    if order.shop_id is None:
-        if not general.include_manual_orders:
-            return False
-    elif general.shop_ids and order.shop_id not in general.shop_ids:
-        return False
-    return not order.has_tag(settings.export_tag)
 
 
 def list_candidates(clients: ConnectionClients, settings: ConnectionSettings) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@ def check_connection(runtime: Runtime, settings: ConnectionSettings, credentials
             report.add(
                 f"paymentAccount[{label}]",
                 False,
-                f"account {account_id} '{account.name}' is a {account.type} (bank) account; map payment methods to "
+                f"account {account_id} '{account.name}' is an {account.type} (bank) account; map payment methods to "
                 "offline (manual) accounts only, e.g. 'PayPal BB'",
             )
         else:

@@ -1,0 +1,32 @@
+"""A connection's order filters (tab 1), checked on our side too: Billbee's own filters may not drop everything
+(manual orders and ``shopId``, billbee-api.md §10), and the state that counts is the state *at the time of the
+transfer* (help text), so the export checks it again right before the voucher is written."""
+
+from __future__ import annotations
+
+from connector.billbee.models import Order
+from connector.settings.model import ConnectionSettings
+
+
+def filter_mismatch(order: Order, settings: ConnectionSettings, *, check_tag: bool = True) -> str | None:
+    """Why the order does not (or no longer) belong to this connection's export, or None if it does."""
+    general = settings.general
+    if order.state not in general.order_state_ids:
+        return (
+            f"the order's state is now {order.state}, not one of the connection's states "
+            f"{general.order_state_ids}"
+        )
+    if order.created_at is not None and order.created_at.date() < general.start_date:
+        return f"the order was created before the connection's start date {general.start_date.isoformat()}"
+    if order.shop_id is None:
+        if not general.include_manual_orders:
+            return "the order is a manual order (no shop) and the connection excludes manual orders"
+    elif general.shop_ids and order.shop_id not in general.shop_ids:
+        return f"the order's shop {order.shop_id} is not one of the connection's shops"
+    if check_tag and order.has_tag(settings.export_tag):
+        return f"the order already carries the export tag {settings.export_tag!r}"
+    return None
+
+
+def matches_filters(order: Order, settings: ConnectionSettings) -> bool:
+    return filter_mismatch(order, settings) is None
