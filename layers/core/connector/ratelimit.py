@@ -7,6 +7,7 @@ claims the next free one and waits for it. So all exporters and the poll of one 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +43,9 @@ class _SlotLimiter:
     def acquire(self, bucket: str, per_second: float) -> None:
         rate = per_second * SAFETY
         now = self.clock()
-        slot = int(now * rate)
+        # The first slot that has not started yet: claiming the current one late in its width would let the next
+        # request follow almost at once, and Billbee would count both in one second.
+        slot = math.ceil(now * rate - 1e-9)
         for probe in range(self.max_probe):
             candidate = slot + probe
             start = candidate / rate
