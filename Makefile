@@ -17,6 +17,7 @@ OUT ?= out
 help:
 	@echo "make run        run the hourly job once on the embedded local stack (moto + sandboxes) -> $(OUT)/"
 	@echo "make test       the whole test suite (unit, integration, contract, e2e, sam validate --lint)"
+	@echo "make serve      the HTTP API on 127.0.0.1:8080 over the local stack (prints \$$API and \$$TOKEN for curl)"
 	@echo "make build      sam build (needs python3.13)"
 	@echo "make validate   sam validate --lint"
 	@echo "make lint       ruff + mypy --strict on the core"
@@ -33,6 +34,10 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m local.run --out $(OUT) --state $(OUT)/state $(ARGS)
+
+# The HTTP API on 127.0.0.1 over the embedded local stack; ARGS e.g. '--port 9000 --poll' (python -m local.serve -h).
+serve: $(STAMP)
+	$(PY) -m local.serve $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)

@@ -3,99 +3,269 @@
 The user chose the orders, so the connection's start date, shop and state filters do not apply; ``onlyUntagged``
 skips orders that already carry the export tag, ``setTag: false`` exports without tagging. An order already exported
 by this connector is never exported twice.
+
+Why a request answers with a *time budget*: the HTTP API must answer within API Gateway's 29 s, and Billbee allows
+2 requests/s per endpoint (``GET /orders/{id}`` included), so checking 500 orders one by one takes over 4 minutes.
+Each request therefore
+
+1. sorts out, from DynamoDB alone, the orders this connector already exported or is exporting (no Billbee call);
+2. fetches the other orders from Billbee one by one (short timeouts, one retry) while the request's time budget
+   lasts, decides each one (``skippedTagged``, ``unknownOrder``, ``skippedNoInvoice``) and writes the ones to export
+   as ``PENDING`` records carrying the order, the invoice positions, ``setTag`` and ``origin: manual``;
+3. queues those records for the export worker, which exports them exactly as polled ones;
+4. answers ``notChecked`` for the orders the budget did not reach (at least one order is always checked, so a caller
+   that re-sends the ``resend`` ids until the list is empty always finishes).
+
+So every outcome in the answer is final for that request: nothing is half-queued, and the caller learns at once why an
+order was not exported.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
+from connector.billbee.client import BillbeeClient
 from connector.billbee.models import Order
-from connector.errors import ApiError, NotFoundError
+from connector.errors import ApiError, AuthError, NotFoundError
 from connector.pipeline.poll import Poller
 from connector.pipeline.runtime import Runtime
-from connector.settings.model import ConnectionSettings
-from connector.store.dynamo import ConflictError
+from connector.settings.model import Credentials
+from connector.sevdesk.client import SevdeskClient
+from connector.store.dynamo import ConflictError, StoredConnection
 from connector.store.records import ExportState, OrderRecord, data_hash
+from connector.transport import RetryPolicy
 
 MAX_ORDERS_PER_REQUEST = 500
+# Seconds a request may spend fetching orders from Billbee. With the per-call limits below, the last call started
+# inside the budget ends by about budget + 2 x 4 s + back-off, still inside the function's 29 s.
+DEFAULT_TIME_BUDGET_SECONDS = 15.0
+# An interactive request must not hang on one slow call the way the export worker may (it has 120 s).
+INTERACTIVE_TIMEOUT_SECONDS = 4.0
+INTERACTIVE_RETRY = RetryPolicy(attempts=2, base_delay=0.3, max_delay=1.0, max_retry_after=3.0)
+INTERACTIVE_MAX_RATE_WAIT_SECONDS = 3.0
+# The invoice list is searched this far around the order's invoice date for its positions (shipping VAT rate).
+INVOICE_WINDOW = timedelta(minutes=1)
+
+
+class ManualOutcome(StrEnum):
+    QUEUED = "queued"  # written as PENDING and queued for the export worker
+    ALREADY_EXPORTED = "alreadyExported"  # this connector exported it before: never twice
+    IN_PROGRESS = "inProgress"  # an export worker holds it right now, or it changed while we wrote it
+    SKIPPED_TAGGED = "skippedTagged"  # onlyUntagged and the order carries the export tag
+    SKIPPED_NO_INVOICE = "skippedNoInvoice"  # the connector never creates a Billbee invoice
+    UNKNOWN_ORDER = "unknownOrder"  # Billbee has no such order
+    FAILED = "failed"  # Billbee could not be asked (the detail says why); nothing was written
+    NOT_CHECKED = "notChecked"  # the request's time budget ran out before this order: send it again
+
+
+@dataclass
+class OrderOutcome:
+    order_id: int
+    outcome: ManualOutcome
+    detail: str | None = None
+    voucher_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "orderId": self.order_id,
+            "outcome": self.outcome.value,
+            "detail": self.detail,
+            "voucherId": self.voucher_id,
+        }
+
+
+@dataclass
+class ManualExportResult:
+    outcomes: list[OrderOutcome] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.outcome.value] = counts.get(outcome.outcome.value, 0) + 1
+        return counts
+
+    def ids(self, outcome: ManualOutcome) -> list[int]:
+        return [o.order_id for o in self.outcomes if o.outcome is outcome]
+
+
+@contextmanager
+def interactive_clients(
+    runtime: Runtime, connection_id: str, credentials: Credentials
+) -> Iterator[tuple[BillbeeClient, SevdeskClient]]:
+    """Clients for a request someone is waiting on: short timeouts, one retry, a short wait for a rate-limit slot.
+
+    They share the connection's Billbee rate limiter with the poll and the export workers, but not their cached
+    clients, whose patient retry policy suits a queue and not an HTTP request."""
+    limiter = runtime.limiter_for(connection_id)
+    if hasattr(limiter, "max_wait_seconds"):
+        limiter.max_wait_seconds = INTERACTIVE_MAX_RATE_WAIT_SECONDS
+    timeout = min(runtime.config.http_timeout, INTERACTIVE_TIMEOUT_SECONDS)
+    billbee = BillbeeClient(
+        api_key=credentials.billbee_api_key.get_secret_value(),
+        username=credentials.billbee_username.get_secret_value(),
+        password=credentials.billbee_api_password.get_secret_value(),
+        base_url=runtime.config.billbee_base_url,
+        limiter=limiter,
+        timeout=timeout,
+        retry=INTERACTIVE_RETRY,
+    )
+    sevdesk = SevdeskClient(
+        api_token=credentials.sevdesk_api_token.get_secret_value(),
+        base_url=runtime.config.sevdesk_base_url,
+        timeout=timeout,
+        retry=INTERACTIVE_RETRY,
+    )
+    try:
+        yield billbee, sevdesk
+    finally:
+        billbee.close()
+        sevdesk.close()
 
 
 def request_manual_export(
     runtime: Runtime,
-    settings: ConnectionSettings,
-    secret_id: str,
+    stored: StoredConnection,
     order_ids: list[int],
     *,
     set_tag: bool,
     only_untagged: bool,
-) -> list[dict[str, Any]]:
+    time_budget: float = DEFAULT_TIME_BUDGET_SECONDS,
+    started: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ManualExportResult:
+    """Decide and queue the chosen orders (see the module docstring). ``started`` is when the HTTP request began, on
+    ``clock``'s scale, so the budget covers the whole request. Raises ``CredentialsUnavailable`` when the connection's
+    secret cannot be read."""
+    if len(order_ids) > MAX_ORDERS_PER_REQUEST:
+        raise ValueError(f"at most {MAX_ORDERS_PER_REQUEST} order ids per request")
+    started = clock() if started is None else started
+    settings = stored.settings
     store = runtime.store
-    clients = runtime.clients_for(settings.connection_id, runtime.secrets.get(secret_id))
-    outcomes: list[dict[str, Any]] = []
-    to_queue: list[int] = []
+    result = ManualExportResult()
+    decided: dict[int, OrderOutcome] = {}
+    to_check: list[tuple[int, OrderRecord | None]] = []
     for order_id in dict.fromkeys(order_ids):  # each id once, in the caller's order
         record = store.get_order(settings.connection_id, order_id)
-        if record is not None and record.state in (ExportState.EXPORTED, ExportState.EXPORTING):
-            outcomes.append(
-                {
-                    "orderId": order_id,
-                    "outcome": "alreadyExported" if record.state is ExportState.EXPORTED else "inProgress",
-                    "voucherId": record.steps.voucher_id,
-                }
+        if record is not None and record.state is ExportState.EXPORTED:
+            decided[order_id] = OrderOutcome(
+                order_id, ManualOutcome.ALREADY_EXPORTED, "exported by this connector before; never exported twice",
+                record.steps.voucher_id,
             )
-            continue
+        elif record is not None and record.state is ExportState.EXPORTING and record.lease_until >= store.epoch():
+            decided[order_id] = OrderOutcome(order_id, ManualOutcome.IN_PROGRESS, "an export worker is exporting it")
+        else:
+            to_check.append((order_id, record))
+
+    queued: list[int] = []
+    if to_check:
+        credentials = runtime.secrets.get(stored.secret_id)
+        with interactive_clients(runtime, settings.connection_id, credentials) as (billbee, _):
+            checker = _Checker(runtime, stored, billbee, set_tag=set_tag, only_untagged=only_untagged)
+            broken: str | None = None
+            for index, (order_id, record) in enumerate(to_check):
+                if broken is not None:
+                    decided[order_id] = OrderOutcome(order_id, ManualOutcome.FAILED, broken)
+                elif index > 0 and clock() - started > time_budget:
+                    decided[order_id] = OrderOutcome(
+                        order_id, ManualOutcome.NOT_CHECKED,
+                        f"not checked: Billbee allows 2 requests/s, and this request's {time_budget:g} s were used "
+                        "up by the orders before it; send this id again",
+                    )
+                else:
+                    try:
+                        decided[order_id] = checker.check(order_id, record)
+                    except AuthError as exc:
+                        broken = f"Billbee rejected the connection's credentials ({exc}); fix them with PUT"
+                        decided[order_id] = OrderOutcome(order_id, ManualOutcome.FAILED, broken)
+                    if decided[order_id].outcome is ManualOutcome.QUEUED:
+                        queued.append(order_id)
+    if queued:
+        Poller(runtime).enqueue(settings.connection_id, queued, reason="manual")
+    result.outcomes = [decided[order_id] for order_id in dict.fromkeys(order_ids)]
+    return result
+
+
+class _Checker:
+    def __init__(
+        self, runtime: Runtime, stored: StoredConnection, billbee: BillbeeClient, *, set_tag: bool, only_untagged: bool
+    ) -> None:
+        self.store = runtime.store
+        self.settings = stored.settings
+        self.billbee = billbee
+        self.set_tag = set_tag
+        self.only_untagged = only_untagged
+
+    def check(self, order_id: int, record: OrderRecord | None) -> OrderOutcome:
+        tag = self.settings.export_tag
         try:
-            order = clients.billbee.get_order(order_id)
+            order = self.billbee.get_order(order_id)
         except NotFoundError:
-            outcomes.append({"orderId": order_id, "outcome": "unknownOrder", "detail": "Billbee has no such order"})
-            continue
+            return OrderOutcome(order_id, ManualOutcome.UNKNOWN_ORDER, f"Billbee has no order {order_id}")
+        except AuthError:
+            raise
         except ApiError as exc:
-            outcomes.append({"orderId": order_id, "outcome": "failed", "detail": str(exc)})
-            continue
-        if only_untagged and order.has_tag(settings.export_tag):
-            outcomes.append(
-                {"orderId": order_id, "outcome": "skippedTagged", "detail": f"already tagged {settings.export_tag!r}"}
+            return OrderOutcome(order_id, ManualOutcome.FAILED, f"Billbee could not be asked: {exc}; try again")
+        if order.bill_bee_order_id != order_id:
+            return OrderOutcome(
+                order_id, ManualOutcome.UNKNOWN_ORDER, f"Billbee answered with another order for {order_id}"
             )
-            continue
+        if self.only_untagged and order.has_tag(tag):
+            return OrderOutcome(
+                order_id, ManualOutcome.SKIPPED_TAGGED, f"the order carries the tag {tag!r} and onlyUntagged is on"
+            )
         if not order.has_invoice:
-            outcomes.append(
-                {"orderId": order_id, "outcome": "skippedNoInvoice", "detail": "the order has no invoice yet"}
+            return OrderOutcome(
+                order_id, ManualOutcome.SKIPPED_NO_INVOICE,
+                "the order has no invoice yet; the connector never creates one (Billbee would allocate a number)",
             )
-            continue
         raw = order.model_dump(mode="json", by_alias=True)
-        invoice = _invoice_details(clients.billbee, order)
+        invoice = self._invoice_details(order)
         if record is None:
             record = OrderRecord(
-                connection_id=settings.connection_id, order_id=order_id, state=ExportState.PENDING, order=raw
+                connection_id=self.settings.connection_id, order_id=order_id, state=ExportState.PENDING, order=raw
             )
-        record.order, record.invoice, record.state = raw, invoice, ExportState.PENDING
-        record.set_tag, record.origin, record.reason = set_tag, "manual", None
+        if record.state in (ExportState.FAILED, ExportState.NEEDS_ATTENTION):
+            record.attempts = 0  # the user asked again, as with retry
+        record.state, record.reason = ExportState.PENDING, None
+        record.order = raw
+        if invoice is not None:
+            record.invoice = invoice
+        # Chosen by the user: the poll must not skip it for not matching the connection's filters.
+        record.origin, record.set_tag = "manual", self.set_tag
         record.invoice_number = order.printed_invoice_number
-        record.data_hash = data_hash(raw, invoice)
+        record.data_hash = data_hash(raw, record.invoice)
         try:
-            saved = store.create_order(record) if record.version == 0 else (store.save(record) or True)
+            if record.version == 0:
+                written = self.store.create_order(record)
+            else:
+                self.store.save(record)
+                written = True
         except ConflictError:
-            saved = False
-        if not saved:
-            outcomes.append({"orderId": order_id, "outcome": "inProgress", "detail": "changed concurrently"})
-            continue
-        to_queue.append(order_id)
-        outcomes.append({"orderId": order_id, "outcome": "queued"})
-    Poller(runtime).enqueue(settings.connection_id, to_queue, reason="manual")
-    return outcomes
+            written = False
+        if not written:
+            return OrderOutcome(
+                order_id, ManualOutcome.IN_PROGRESS, "the order's record changed while it was being queued; try again"
+            )
+        return OrderOutcome(order_id, ManualOutcome.QUEUED, None, record.steps.voucher_id)
 
-
-def _invoice_details(billbee: Any, order: Order) -> dict[str, Any] | None:
-    """The invoice-list entry of one order (its positions carry the shipping VAT rate)."""
-    if order.invoice_date is None:
+    def _invoice_details(self, order: Order) -> dict[str, Any] | None:
+        """The order's invoice-list entry: its positions carry the VAT rate of shipping (billbee-pitfalls). Without
+        it an order whose lines share one rate is still booked (voucher.py), so a failed lookup is not fatal."""
+        if order.invoice_date is None:
+            return None
+        try:
+            invoices = self.billbee.invoices_since(
+                order.invoice_date - INVOICE_WINDOW, order.invoice_date + INVOICE_WINDOW
+            )
+        except ApiError:
+            return None
+        for invoice in invoices:
+            if invoice.billbee_id == order.bill_bee_order_id and (invoice.type or "invoice") == "invoice":
+                return dict(invoice.model_dump(mode="json", by_alias=True))
         return None
-    try:
-        invoices = billbee.invoices_since(order.invoice_date - timedelta(seconds=1), order.invoice_date
-                                          + timedelta(seconds=1))
-    except ApiError:
-        return None
-    for invoice in invoices:
-        if invoice.billbee_id == order.bill_bee_order_id:
-            return dict(invoice.model_dump(mode="json", by_alias=True))
-    return None

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from connector.billbee.client import BillbeeClient
 from connector.bookkeeping.voucher import RATE_NAMES
 from connector.errors import ApiError, AuthError
 from connector.money import rate_key
 from connector.pipeline.export import SUPPORTED_BOOKKEEPING_VERSION
-from connector.pipeline.runtime import Runtime
+from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.settings.model import ConnectionSettings, Credentials
+from connector.sevdesk.client import SevdeskClient
+from connector.transport import RetryPolicy
 
 
 @dataclass
@@ -51,9 +54,40 @@ class SetupError(Exception):
         self.report = report
 
 
+SETUP_TIMEOUT_SECONDS = 8.0  # both checks must fit API Gateway's 29 s together
+SETUP_RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0, max_retry_after=3.0)
+
+
 def check_connection(runtime: Runtime, settings: ConnectionSettings, credentials: Credentials) -> SetupReport:
+    """Run every setup check with short-lived clients (short timeouts, one retry), closed afterwards."""
+    config = runtime.config
+    clients = ConnectionClients(
+        billbee=BillbeeClient(
+            api_key=credentials.billbee_api_key.get_secret_value(),
+            username=credentials.billbee_username.get_secret_value(),
+            password=credentials.billbee_api_password.get_secret_value(),
+            base_url=config.billbee_base_url,
+            limiter=runtime.limiter_for(settings.connection_id),
+            timeout=min(config.http_timeout, SETUP_TIMEOUT_SECONDS),
+            retry=SETUP_RETRY,
+        ),
+        sevdesk=SevdeskClient(
+            api_token=credentials.sevdesk_api_token.get_secret_value(),
+            base_url=config.sevdesk_base_url,
+            timeout=min(config.http_timeout, SETUP_TIMEOUT_SECONDS),
+            retry=SETUP_RETRY,
+        ),
+        credentials_fingerprint=0,
+    )
+    try:
+        return _checks(clients, settings)
+    finally:
+        clients.billbee.close()
+        clients.sevdesk.close()
+
+
+def _checks(clients: ConnectionClients, settings: ConnectionSettings) -> SetupReport:
     report = SetupReport()
-    clients = runtime.clients_for(f"setup:{settings.connection_id}", credentials)
     try:
         clients.billbee.list_orders(page=1, page_size=1)
         report.add("billbeeCredentials", True, "Billbee accepted the API key, user and API password")
@@ -101,7 +135,6 @@ def check_connection(runtime: Runtime, settings: ConnectionSettings, credentials
         label = f"revenueAccount[rule {mapping.tax_rule} {rate_key(mapping.tax_rate)} %]"
         report.add(label, *_revenue_account_allowed(guidance, mapping.account_datev_id, mapping.tax_rule,
                                                     mapping.tax_rate))
-    runtime.forget_clients(f"setup:{settings.connection_id}")
     return report
 
 
@@ -131,10 +164,16 @@ def save_connection(runtime: Runtime, settings: ConnectionSettings) -> SetupRepo
     report = check_connection(runtime, settings, credentials)
     if not report.ok:
         raise SetupError(report)
-    secret_id = runtime.secrets.put(settings.connection_id, credentials) if settings.credentials else (
-        existing.secret_id if existing else runtime.secrets.put(settings.connection_id, credentials)
-    )
-    runtime.store.put_connection(settings.without_credentials(), secret_id)
+    if settings.credentials is not None or existing is None:
+        secret_id = runtime.secrets.put(settings.connection_id, credentials)
+    else:
+        secret_id = existing.secret_id
+    try:
+        runtime.store.put_connection(settings.without_credentials(), secret_id)
+    except Exception:
+        if existing is None:  # never leave a secret behind for a connection that was not saved
+            runtime.secrets.delete(secret_id)
+        raise
     runtime.store.set_connection_status(settings.connection_id, "OK", None)
     runtime.forget_clients(settings.connection_id)
     return report
