@@ -21,9 +21,9 @@ Choices where the docs are silent are listed in ``DECISIONS``.
 from __future__ import annotations
 
 import copy
-import pickle
 import hashlib
 import math
+import pickle
 import re
 import secrets
 import threading

@@ -43,8 +43,8 @@ def parse_billbee_datetime(value: Any) -> datetime | None:
     if zone:
         text += "+00:00" if zone == "Z" else zone
     parsed = datetime.fromisoformat(text)
-    # Billbee's own timestamps are naive (zone undocumented, probably Europe/Berlin: billbee-pitfalls #5). Values with an
-    # offset (SDK fixtures) are converted to Berlin wall time so that all comparisons stay naive-to-naive.
+    # Billbee's own timestamps are naive (zone undocumented, probably Europe/Berlin: billbee-pitfalls #5). Values
+    # with an offset (SDK fixtures) are converted to Berlin wall time so all comparisons stay naive-to-naive.
     if parsed.tzinfo is None:
         return parsed
     return parsed.astimezone(BILLBEE_ZONE).replace(tzinfo=None)

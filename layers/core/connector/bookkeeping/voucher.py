@@ -139,7 +139,8 @@ def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[D
             kind = "Waren" if position.total_gross_value >= 0 else "Rabatt"
             add(position.vat_rate, position.total_gross_value, kind)
         for fee in invoice.additional_fees or []:
-            add(fee.vat_rate, fee.gross, "Versand" if (fee.type or "").lower() == "shipcost" else (fee.type or "Gebühr"))
+            fee_kind = "Versand" if (fee.type or "").lower() == "shipcost" else (fee.type or "Gebühr")
+            add(fee.vat_rate, fee.gross, fee_kind)
         return shares
 
     no_vat = (order.vat_mode or 0) != 0
