@@ -98,6 +98,7 @@ class LocalStack:
         table_items: list[dict[str, Any]] | None = None,
         extra_env: dict[str, str] | None = None,
     ) -> None:
+        from local.sample_shop import sample_shops
         from local.sandbox.billbee import BillbeeSandbox
         from local.sandbox.sevdesk import SevdeskSandbox
 
@@ -108,6 +109,7 @@ class LocalStack:
             username=self.credentials["billbeeUsername"],
             password=self.credentials["billbeeApiPassword"],
             orders=orders,
+            shops=sample_shops(),  # the merchant's shops exist whether or not the loaded orders come from them
             faults=self.faults,
             hold_seconds=LOCAL_HOLD_SECONDS,
             rate_limits=billbee_rate_limits,

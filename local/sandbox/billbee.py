@@ -510,11 +510,10 @@ class BillbeeSandbox(SandboxServer):
         self.invoices_created.append(int(order["BillBeeOrderId"]))
 
     def _shop_accounts(self) -> list[dict[str, Any]]:
-        """Configured shops, or one ShopAccountReadApiModel per distinct ``Seller.BillbeeShopId`` of the orders.
-        AccountType 1 and LastSyncState 0 are placeholders: the enum meanings are not in any source we have."""
-        if self._shops is not None:
-            return self._shops
-        shops: dict[int, dict[str, Any]] = {}
+        """The configured shops plus one ShopAccountReadApiModel per other ``Seller.BillbeeShopId`` of the orders (an
+        order always comes from one of the account's shops). AccountType 1 and LastSyncState 0 are placeholders: the
+        enum meanings are not in any source we have."""
+        shops: dict[int, dict[str, Any]] = {int(s["Id"]): s for s in self._shops or []}
         for key in sorted(self._orders):
             seller = self._orders[key].get("Seller") or {}
             shop_id = seller.get("BillbeeShopId")

@@ -257,6 +257,15 @@ def test_only_the_chosen_shops_orders_are_exported_and_manual_orders_follow_thei
         assert voucher_numbers(stack) == sorted(invoice_number(o) for o in expected)
 
 
+def test_a_shop_billbee_does_not_know_is_refused_at_setup_and_nothing_is_saved() -> None:
+    from connector.pipeline.setup import SetupError
+
+    with local_stack(orders(SHOPIFY_OCT_02)) as stack:
+        with pytest.raises(SetupError, match=r"shop\[4242\]: Billbee has no shop 4242"):
+            stack.save_connection(connection(general={"shopIds": [1001, 4242]}))
+        assert stack.runtime.store.get_connection("demo-shop") is None
+
+
 # -- order states ---------------------------------------------------------------------------------------------------
 def test_an_order_that_was_paid_but_is_now_cancelled_is_not_exported_when_only_paid_is_selected() -> None:
     """The state *at the time of the transfer* counts: listed as paid, cancelled before its export ran."""

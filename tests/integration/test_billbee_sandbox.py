@@ -404,12 +404,15 @@ def test_shop_accounts_derived_from_orders(client: httpx.Client) -> None:
     assert set(body["Data"][0]) == {"Id", "Name", "AccountType", "LastSyncDate", "LastSyncState"}
 
 
-def test_configured_shops_win(orders: list[dict[str, Any]]) -> None:
+def test_configured_shops_are_listed_with_the_shops_the_orders_come_from(orders: list[dict[str, Any]]) -> None:
     shops = [{"Id": 7, "Name": "Mein Shop", "AccountType": 3, "LastSyncDate": None, "LastSyncState": 0}]
     box = start(orders, shops=shops)
     try:
         with client_for(box) as http:
-            assert http.get("/shopaccounts").json()["Data"] == shops
+            listed = http.get("/shopaccounts").json()["Data"]
+        assert listed[0] == shops[0]  # configured ones as given
+        order_shops = {o["Seller"]["BillbeeShopId"] for o in orders if (o.get("Seller") or {}).get("BillbeeShopId")}
+        assert {s["Id"] for s in listed} == {7} | order_shops
     finally:
         box.stop()
 

@@ -91,6 +91,16 @@ def _checks(clients: ConnectionClients, settings: ConnectionSettings) -> SetupRe
     try:
         clients.billbee.list_orders(page=1, page_size=1)
         report.add("billbeeCredentials", True, "Billbee accepted the API key, user and API password")
+        if settings.general.shop_ids:
+            # A mistyped shop id would silently export nothing from that shop.
+            known = {shop.id: shop.name for shop in clients.billbee.list_shops()}
+            for shop_id in settings.general.shop_ids:
+                report.add(
+                    f"shop[{shop_id}]",
+                    shop_id in known,
+                    f"Billbee shop {shop_id} '{known[shop_id]}'" if shop_id in known
+                    else f"Billbee has no shop {shop_id}; its shops are {sorted(known) or 'none'}",
+                )
     except AuthError:
         report.add("billbeeCredentials", False, "Billbee rejected the API key, user name or API password")
     except ApiError as exc:
