@@ -162,6 +162,7 @@ class LocalStack:
         self.export_app = load_handler("export")
         self.runtime = self.poll_app.runtime
         self.export_runtime = self.export_app.runtime
+        self._worker_apps: list[ModuleType] = []
         return self
 
     def stop(self) -> None:
@@ -270,8 +271,12 @@ class LocalStack:
         queue_url = self.queue_url
         deadline = time.monotonic() + max_seconds
         lock = threading.Lock()
+        # One handler module per worker, like one Lambda container each: a module's powertools BatchProcessor keeps
+        # the failures of the batch it is processing, so two workers must never share one.
+        while len(self._worker_apps) < workers:
+            self._worker_apps.append(self.export_app if not self._worker_apps else load_handler("export"))
 
-        def worker() -> None:
+        def worker(app: ModuleType) -> None:
             idle_since: float | None = None
             while time.monotonic() < deadline:
                 messages = sqs.receive_message(
@@ -295,7 +300,7 @@ class LocalStack:
                 with lock:
                     self.invocations["export"] += 1
                 try:
-                    result = self.export_app.handler(event, FakeContext("ExportFunction"))
+                    result = app.handler(event, FakeContext("ExportFunction"))
                 except Exception:  # the invocation died: Lambda retries the whole batch after the visibility timeout
                     for message in messages:
                         sqs.change_message_visibility(
@@ -309,7 +314,10 @@ class LocalStack:
                     if message["MessageId"] not in failed:
                         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-        threads = [threading.Thread(target=worker, name=f"export-worker-{i}") for i in range(workers)]
+        threads = [
+            threading.Thread(target=worker, args=(self._worker_apps[i],), name=f"export-worker-{i}")
+            for i in range(workers)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

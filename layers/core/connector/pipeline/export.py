@@ -39,7 +39,7 @@ from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.secrets import CredentialsUnavailable
 from connector.settings.model import ConnectionSettings
 from connector.store.dynamo import ConflictError, StoredConnection
-from connector.store.records import ExportState, OrderRecord
+from connector.store.records import CLAIMABLE, ExportState, OrderRecord
 
 SUPPORTED_BOOKKEEPING_VERSION = "2.0"
 TEMP_FILE_MAX_AGE = timedelta(hours=1)  # re-upload a PDF whose temp file may have expired before the voucher
@@ -102,9 +102,18 @@ class Exporter:
             logger.warning("connection in error state; export postponed", extra={"connection": request.connection_id})
             return Outcome.CONNECTION_ERROR
         owner = f"{self.worker_id}:{uuid.uuid4().hex[:8]}"
-        record = self.store.claim(request.connection_id, request.order_id, owner, self.runtime.config.lease_seconds)
+        lease = self.runtime.config.lease_seconds
+        record = self.store.claim(request.connection_id, request.order_id, owner, lease)
         if record is None:
             existing = self.store.get_order(request.connection_id, request.order_id)
+            if existing is not None and existing.state in CLAIMABLE:
+                # The claim lost a conditional write to someone who left the order claimable (the poll marking it
+                # queued): try once more, and never acknowledge an order that still waits for its export.
+                record = self.store.claim(request.connection_id, request.order_id, owner, lease)
+                if record is not None:
+                    return self._run(stored, record, owner)
+                self.retry_after = 1.0
+                return Outcome.RETRY_LATER
             if existing is None:
                 logger.warning("export for an unknown order", extra={"order": request.order_id})
                 return Outcome.UNKNOWN
@@ -129,6 +138,7 @@ class Exporter:
             reason = auth_failure_reason(exc) if isinstance(exc, AuthError) else str(exc)
             self.store.set_connection_status(settings.connection_id, "ERROR", reason)
             self.runtime.forget_clients(settings.connection_id)
+            self.runtime.secrets.forget(stored.secret_id)  # a token replaced right now must be read, not the cache
             logger.error("connection broken", extra={"connection": settings.connection_id, "reason": reason})
             self._finish(record, owner, ExportState.FAILED, error=reason)
             return Outcome.CONNECTION_ERROR
@@ -333,14 +343,18 @@ class Exporter:
                 retry_after=lease / 2,
             )
         contact_id: str | None = None
+        created_here = False  # our create was sent in this call (its answer may have been lost)
         for _ in range(IN_CALL_WRITE_ATTEMPTS):
             contact_id = clients.sevdesk.find_contact(contact.customer_number)
             if contact_id is not None:
                 break
             try:
+                created_here = True
                 contact_id = clients.sevdesk.create_contact(contact)
             except UnknownOutcome:
                 continue
+            break
+        if contact_id is not None and created_here:
             # Address and e-mail are details: a failure here must not block the voucher or duplicate the contact.
             try:
                 clients.sevdesk.add_contact_address(contact_id, contact)
@@ -348,7 +362,6 @@ class Exporter:
                     clients.sevdesk.add_contact_email(contact_id, contact.email)
             except ApiError as exc:
                 logger.warning("contact details not saved", extra={"contact": contact_id, "error": str(exc)})
-            break
         if contact_id is None:
             raise TransientError("sevdesk", f"contact for customer {contact.customer_number}: outcome still unknown")
         self.store.save_contact(connection_id, contact.customer_id, contact_id)

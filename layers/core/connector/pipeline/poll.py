@@ -107,6 +107,7 @@ class Poller:
             reason = auth_failure_reason(exc) if isinstance(exc, AuthError) else str(exc)
             self.store.set_connection_status(settings.connection_id, "ERROR", reason)
             self.runtime.forget_clients(settings.connection_id)
+            self.runtime.secrets.forget(stored.secret_id)
             logger.error("connection broken", extra={"connection": settings.connection_id, "reason": reason})
             summary.status, summary.error = "ERROR", reason
             return summary
@@ -166,7 +167,9 @@ class Poller:
         order = Order.model_validate(raw)
         connection_id = settings.connection_id
         record = self.store.get_order(connection_id, order.bill_bee_order_id)
-        digest = data_hash(raw, invoice)
+        # Without fresh invoice details (only fetched for new records) compare with the ones stored, or every known
+        # record would look changed and a NEEDS_ATTENTION order would be retried each hour.
+        digest = data_hash(raw, invoice if invoice is not None or record is None else record.invoice)
         if record is None:
             record = OrderRecord(
                 connection_id=connection_id,
