@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def local_run(*args: str, timeout: int = 400) -> tuple[int, str]:
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - our own CLI, fixed argv
         [sys.executable, "-m", "local.run", *args],
         cwd=REPO,
         capture_output=True,

@@ -11,21 +11,15 @@ import copy
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from settings_support import ORDERS, REPO, calls, connection, local_stack, orders, run_once, vouchers
 
-from local.sample_shop import sample_orders
 from local.sandbox.invoices import invoice_for, printed_invoice_number
 from local.stack import FakeContext, LocalStack, load_handler
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CONNECTION = json.loads((REPO / "local" / "sample_connection.json").read_text())
-ORDERS = {o["BillBeeOrderId"]: o for o in sample_orders()}
 pytestmark = pytest.mark.slow  # each test runs the whole local stack
 
 # One sample order per mapped payment method (local/sample_shop.py) and the account sample_connection.json maps it to.
@@ -49,9 +43,7 @@ NOT_INVOICED = 300000181444483  # paid, but Billbee has not issued its invoice y
 ONLINE_ACCOUNT, MISSING_ACCOUNT = 5001, 987654
 
 
-# -- helpers (kept in this file so it reads on its own) ------------------------------------------------------------
-def orders(*order_ids: int) -> list[dict[str, Any]]:
-    return [copy.deepcopy(ORDERS[order_id]) for order_id in order_ids]
+# -- helpers of this file (the shared ones are in settings_support.py) -----------------------------------------------
 
 
 def variant(order_id: int, new_id: int, invoice_number: int, **changes: Any) -> dict[str, Any]:
@@ -62,40 +54,9 @@ def variant(order_id: int, new_id: int, invoice_number: int, **changes: Any) -> 
     return order
 
 
-def connection(connection_id: str = "demo-shop", **changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(SAMPLE_CONNECTION)
-    body["connectionId"] = connection_id
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key].update(value)
-        else:
-            body[key] = value
-    return body
-
-
-@contextmanager
-def local_stack(order_list: list[dict[str, Any]], **kwargs: Any) -> Iterator[LocalStack]:
-    with LocalStack(orders=order_list, billbee_rate_limits=False, **kwargs) as stack:
-        yield stack
-
-
-def run_once(stack: LocalStack) -> dict[str, Any]:
-    result = stack.poll()
-    stack.drain()
-    return result
-
-
-def vouchers(stack: LocalStack) -> dict[str, dict[str, Any]]:
-    return {v["description"]: v for v in stack.sevdesk.dump()["vouchers"]}
-
-
 def voucher_of(stack: LocalStack, order: int | dict[str, Any]) -> dict[str, Any]:
     raw = ORDERS[order] if isinstance(order, int) else order
     return vouchers(stack)[printed_invoice_number(raw)]
-
-
-def calls(stack: LocalStack, operation: str) -> list[Any]:
-    return [e for e in stack.sevdesk.exchanges if e.operation == operation]
 
 
 def failed_checks(error: Exception) -> dict[str, str]:

@@ -11,20 +11,15 @@ import copy
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from settings_support import ORDERS, REPO, connection, invoice_number, local_stack, orders, run_once
 
 from local.faults import FaultRule
-from local.sample_shop import sample_orders
 from local.stack import LocalStack
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CONNECTION = json.loads((REPO / "local" / "sample_connection.json").read_text())
-ORDERS = {o["BillBeeOrderId"]: o for o in sample_orders()}
 pytestmark = pytest.mark.slow  # each test runs the whole local stack
 
 # Sample-shop orders used below (local/sample_shop.py), named by what makes them interesting here.
@@ -40,36 +35,7 @@ SHOPIFY_PAID_2 = 300000181438825  # shop 1001, state 3 (paid), created 2026-11-1
 STATE_ORDERED, STATE_PAID, STATE_SHIPPED, STATE_CLOSED, STATE_CANCELLED = 1, 3, 4, 7, 8
 
 
-# -- helpers (kept in this file so it reads on its own) ------------------------------------------------------------
-def orders(*order_ids: int) -> list[dict[str, Any]]:
-    return [copy.deepcopy(ORDERS[order_id]) for order_id in order_ids]
-
-
-def connection(connection_id: str = "demo-shop", **changes: Any) -> dict[str, Any]:
-    """The sample connection with some settings changed: ``general={...}`` merges into the tab, others replace."""
-    body = copy.deepcopy(SAMPLE_CONNECTION)
-    body["connectionId"] = connection_id
-    body["name"] = f"{connection_id} → sevDesk"
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key].update(value)
-        else:
-            body[key] = value
-    return body
-
-
-@contextmanager
-def local_stack(order_list: list[dict[str, Any]], **kwargs: Any) -> Iterator[LocalStack]:
-    # Billbee's rate limits are the subject of other tests; here they only cost time.
-    with LocalStack(orders=order_list, billbee_rate_limits=False, **kwargs) as stack:
-        yield stack
-
-
-def run_once(stack: LocalStack) -> dict[str, Any]:
-    """One hourly run: the real PollFunction, then the export queue drained into the real ExportFunction."""
-    result = stack.poll()
-    stack.drain()
-    return result
+# -- helpers of this file (the shared ones are in settings_support.py) -----------------------------------------------
 
 
 def states(stack: LocalStack, connection_id: str = "demo-shop") -> dict[int, str]:
@@ -82,11 +48,6 @@ def tags(stack: LocalStack, order_id: int) -> list[str]:
 
 def voucher_numbers(stack: LocalStack) -> list[str]:
     return sorted(v["description"] for v in stack.sevdesk.dump()["vouchers"])
-
-
-def invoice_number(order_id: int) -> str:
-    order = ORDERS[order_id]
-    return f"{order['InvoiceNumberPrefix'] or ''}{order['InvoiceNumber']}{order['InvoiceNumberPostfix'] or ''}"
 
 
 def exported(stack: LocalStack, connection_id: str = "demo-shop") -> set[int]:

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from settings_support import (
+    ORDERS,
+    calls,
+    connection,
+    invoice_number,
+    local_stack,
+    orders,
+    run_once,
+    vouchers,
+)
 
-from local.sample_shop import sample_orders
 from local.stack import LocalStack
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CONNECTION = json.loads((REPO / "local" / "sample_connection.json").read_text())
-ORDERS = {o["BillBeeOrderId"]: o for o in sample_orders()}
 pytestmark = pytest.mark.slow  # each test runs the whole local stack
 
 # Sample-shop orders used below (local/sample_shop.py).
@@ -36,50 +40,11 @@ BANK_TRANSFER = 300000181429341  # paid by bank transfer (method 1), which the s
 DEFAULT_ACCOUNT, PAYPAL_ACCOUNT, INVOICE_ACCOUNT = 5199, 5101, 5103
 
 
-# -- helpers (kept in this file so it reads on its own) ------------------------------------------------------------
-def orders(*order_ids: int) -> list[dict[str, Any]]:
-    return [copy.deepcopy(ORDERS[order_id]) for order_id in order_ids]
-
-
-def connection(connection_id: str = "demo-shop", **changes: Any) -> dict[str, Any]:
-    """The sample connection with some settings changed: ``sevdesk={...}`` merges into the tab, others replace."""
-    body = copy.deepcopy(SAMPLE_CONNECTION)
-    body["connectionId"] = connection_id
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key].update(value)
-        else:
-            body[key] = value
-    return body
-
-
-@contextmanager
-def local_stack(order_list: list[dict[str, Any]], **kwargs: Any) -> Iterator[LocalStack]:
-    with LocalStack(orders=order_list, billbee_rate_limits=False, **kwargs) as stack:
-        yield stack
-
-
-def run_once(stack: LocalStack) -> dict[str, Any]:
-    result = stack.poll()
-    stack.drain()
-    return result
-
-
-def invoice_number(order_id: int) -> str:
-    order = ORDERS[order_id]
-    return f"{order['InvoiceNumberPrefix'] or ''}{order['InvoiceNumber']}{order['InvoiceNumberPostfix'] or ''}"
-
-
-def vouchers(stack: LocalStack) -> dict[str, dict[str, Any]]:
-    return {v["description"]: v for v in stack.sevdesk.dump()["vouchers"]}
+# -- helpers of this file (the shared ones are in settings_support.py) -----------------------------------------------
 
 
 def voucher_of(stack: LocalStack, order_id: int) -> dict[str, Any]:
     return vouchers(stack)[invoice_number(order_id)]
-
-
-def calls(stack: LocalStack, operation: str) -> list[Any]:
-    return [e for e in stack.sevdesk.exchanges if e.operation == operation]
 
 
 def bookings(voucher: dict[str, Any]) -> list[tuple[int, Decimal, str, str]]:

@@ -137,7 +137,8 @@ def test_an_order_without_invoice_is_not_booked() -> None:
 
 def test_a_missing_revenue_account_is_named() -> None:
     settings_ = connection()
-    settings_ = settings_.model_copy(update={"accounts": settings_.accounts.model_copy(update={"revenue_accounts": []})})
+    accounts = settings_.accounts.model_copy(update={"revenue_accounts": []})
+    settings_ = settings_.model_copy(update={"accounts": accounts})
     with pytest.raises(BookkeepingProblem, match="tax rule 1 at 19 %"):
         plan(order(), None, settings_)
 
