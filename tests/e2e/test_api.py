@@ -140,6 +140,7 @@ def test_the_openapi_document_describes_every_route_and_the_bearer_scheme(api: A
         ("GET", "/connections/{connectionId}/orders"),
         ("GET", "/connections/{connectionId}/orders/{orderId}"),
         ("POST", "/connections/{connectionId}/orders/{orderId}/retry"),
+        ("GET", "/connections/{connectionId}/dead-letters"),
     }
     assert document["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
     assert document["security"] == [{"bearerToken": []}]

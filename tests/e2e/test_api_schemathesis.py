@@ -98,6 +98,7 @@ OPERATIONS = [
     ("GET", "/connections/{connectionId}/orders"),
     ("GET", "/connections/{connectionId}/orders/{orderId}"),
     ("POST", "/connections/{connectionId}/orders/{orderId}/retry"),
+    ("GET", "/connections/{connectionId}/dead-letters"),
 ]
 
 

@@ -718,6 +718,20 @@ def test_a_poison_message_lands_in_the_dead_letter_queue_after_five_receives_and
     assert [delivery.receives[body] for body in poison] == [5, 5]  # maxReceiveCount, then the DLQ
     listed = world.stack.dead_letters()  # what the local report and the DLQ alarm see
     assert sorted(json.dumps(m) if isinstance(m, dict) else m for m in listed) == sorted(poison)
+    # ... and what the API's status shows: GET /connections/{id}/dead-letters through the real API handler
+    from local.serve import api_token, http_api_event
+
+    api = load_handler("api")
+    event = http_api_event("GET", f"/connections/{CID}/dead-letters",
+                           [("authorization", f"Bearer {api_token(world.stack)}")], b"")
+    assert event is not None
+    answer = api.handler(event, FakeContext("ApiFunction"))
+    assert answer["statusCode"] == 200, answer
+    status = json.loads(answer["body"])
+    assert status["approximateCount"] == 2
+    assert sorted(m["body"] for m in status["messages"]) == sorted(poison)
+    # one names this connection; the unparseable one names none and is shown to every connection
+    assert sorted((m["connectionId"] or "", m["orderId"] or 0) for m in status["messages"]) == [("", 0), (CID, -5)]
     assert_all_exported(world, world.books())
 
 

@@ -47,6 +47,7 @@ from connector.bookkeeping.voucher import RATE_NAMES
 from connector.errors import ApiError
 from connector.money import rate_key
 from connector.observability import logger
+from connector.pipeline.deadletters import peek_dead_letters
 from connector.pipeline.manual import (
     DEFAULT_TIME_BUDGET_SECONDS,
     MAX_ORDERS_PER_REQUEST,
@@ -244,6 +245,19 @@ class OrderStatus(_Answer):
 class OrderPage(_Answer):
     orders: list[OrderStatus]
     next: str | None = Field(description="pass as ?next= for the following page; null on the last page")
+
+
+class DeadLetterView(_Answer):
+    message_id: str
+    order_id: int | None = Field(description="null when the message was malformed")
+    connection_id: str | None = Field(description="null when the message was malformed (shown to every connection)")
+    body: str
+
+
+class DeadLetterList(_Answer):
+    connection_id: str
+    approximate_count: int = Field(description="messages in the dead-letter queue, all connections")
+    messages: list[DeadLetterView] = Field(description="this connection's and malformed ones, among those seen")
 
 
 class RetryAnswer(_Answer):
@@ -814,6 +828,26 @@ class ApiApp:
             records, next_key = runtime.store.list_by_state(connection_id, state, limit=limit, start_key=start_key)
             page = OrderPage(orders=[OrderStatus.of(r) for r in records], next=_encode_page_token(next_key))
             return Response(200, content_type=JSON, body=page)
+
+        @app.get(
+            "/connections/<connectionId>/dead-letters",
+            operation_id="listDeadLetters",
+            summary="Export messages that reached the dead-letter queue",
+            description="A poison message lands here after the queue's maximum receives; it stays in the queue "
+            "(this only looks) until it is redriven or expires.",
+            responses=_responses({200: (DeadLetterList, "The dead letters of this connection")}, 404),
+        )
+        def dead_letters(connection_id: ConnectionIdPath) -> Response[DeadLetterList]:
+            self._connection(connection_id)
+            queue_url = runtime.config.export_dlq_url
+            approximate, letters = (0, []) if not queue_url else peek_dead_letters(runtime.sqs, queue_url)
+            views = [
+                DeadLetterView.model_validate(letter.__dict__)
+                for letter in letters
+                if letter.connection_id in (connection_id, None)
+            ]
+            answer = DeadLetterList(connection_id=connection_id, approximate_count=approximate, messages=views)
+            return Response(200, content_type=JSON, body=answer)
 
         @app.post(
             "/connections/<connectionId>/orders/<orderId>/retry",

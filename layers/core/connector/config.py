@@ -18,6 +18,7 @@ class Config:
     sevdesk_base_url: str = SEVDESK_DEFAULT
     http_timeout: float = 20.0
     api_token_secret_id: str | None = None
+    export_dlq_url: str | None = None  # the API peeks into it; the workers never read it
     lease_seconds: int = 150  # longer than one export (Lambda timeout 120 s)
     max_attempts: int = 8  # after this many failed attempts an order needs attention instead of retrying forever
     rate_limits: bool = True  # shared Billbee rate limiter in DynamoDB
@@ -35,6 +36,7 @@ class Config:
             sevdesk_base_url=env.get("SEVDESK_BASE_URL") or SEVDESK_DEFAULT,
             http_timeout=float(env.get("HTTP_TIMEOUT_SECONDS") or 20),
             api_token_secret_id=env.get("API_TOKEN_SECRET_ID") or None,
+            export_dlq_url=env.get("EXPORT_DLQ_URL") or None,
             lease_seconds=int(env.get("LEASE_SECONDS") or 150),
             max_attempts=int(env.get("MAX_ATTEMPTS") or 8),
             rate_limits=(env.get("BILLBEE_RATE_LIMITS", "on") != "off"),
