@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from connector.billbee.models import EnumEntry, InvoiceDetails, InvoiceDocument, Order, Shop
-from connector.errors import ApiError, AuthError, NotFoundError, RejectedError, TransientError
+from connector.errors import AuthError, NotFoundError, RejectedError, TransientError
 from connector.ratelimit import NoRateLimit, RateLimiter
 from connector.transport import RetryPolicy, send
 
@@ -265,6 +265,3 @@ class BillbeeClient:
         body = self._call("GET", "enums/paymenttypes", "payment_types")
         return [EnumEntry.model_validate(e) for e in body.get("Data") or []]
 
-
-def is_api_error(exc: BaseException) -> bool:
-    return isinstance(exc, ApiError)

@@ -269,9 +269,6 @@ class Exporter:
             if existing:
                 logger.info("adopting existing voucher", extra={"order": plan.order_id, "voucher": existing[0].id})
                 return existing[0].id
-            if not record.steps.voucher_attempted:
-                record.steps.voucher_attempted = True
-                self._save(record, owner)
             try:
                 return clients.sevdesk.save_voucher(body).id
             except UnknownOutcome as exc:

@@ -118,11 +118,16 @@ class Poller:
         self.store.set_connection_status(settings.connection_id, "OK", None)
         summary.listed = len(candidates)
 
-        invoices = self._invoice_details(clients, settings, candidates)
+        # Each candidate's record is read once and handed on (invoice check, upsert, marking it queued).
+        records = {
+            int(raw["BillBeeOrderId"]): self.store.get_order(settings.connection_id, int(raw["BillBeeOrderId"]))
+            for raw in candidates
+        }
+        invoices = self._invoice_details(clients, candidates, records)
         to_queue: list[int] = []
         for raw in candidates:
             order_id = int(raw["BillBeeOrderId"])
-            decision = self._upsert(settings, raw, invoices.get(order_id))
+            decision = self._upsert(settings, raw, invoices.get(order_id), records, order_id)
             if decision == "queue":
                 to_queue.append(order_id)
             elif decision == "skipped":
@@ -130,14 +135,17 @@ class Poller:
             else:
                 summary.unchanged += 1
         self._reconcile_missing(settings, {int(r["BillBeeOrderId"]) for r in candidates}, to_queue)
-        self.enqueue(settings.connection_id, to_queue, reason="poll")
+        self.enqueue(settings.connection_id, to_queue, reason="poll", records=records)
         summary.queued, summary.queued_ids = len(to_queue), to_queue
         self.store.set_cursor(settings.connection_id, self.store.clock(), summary.as_dict())
         logger.info("poll finished", extra=summary.as_dict())
         return summary
 
     def _invoice_details(
-        self, clients: ConnectionClients, settings: ConnectionSettings, candidates: list[dict[str, Any]]
+        self,
+        clients: ConnectionClients,
+        candidates: list[dict[str, Any]],
+        records: dict[int, OrderRecord | None],
     ) -> dict[int, dict[str, Any]]:
         """Invoice positions (with the VAT rate of shipping) for candidates whose record lacks them."""
         wanted: list[datetime] = []
@@ -145,7 +153,7 @@ class Poller:
             order = Order.model_validate(raw)
             if not order.has_invoice or order.invoice_date is None:
                 continue
-            record = self.store.get_order(settings.connection_id, order.bill_bee_order_id)
+            record = records.get(order.bill_bee_order_id)
             if record is None or record.invoice is None or record.state in (ExportState.SKIPPED,):
                 wanted.append(order.invoice_date)
         if not wanted:
@@ -163,10 +171,18 @@ class Poller:
                 details[invoice.billbee_id] = invoice.model_dump(mode="json", by_alias=True)
         return details
 
-    def _upsert(self, settings: ConnectionSettings, raw: dict[str, Any], invoice: dict[str, Any] | None) -> str:
+    def _upsert(
+        self,
+        settings: ConnectionSettings,
+        raw: dict[str, Any],
+        invoice: dict[str, Any] | None,
+        records: dict[int, OrderRecord | None],
+        order_id: int,
+    ) -> str:
+        """Create or refresh one candidate's record (kept in ``records``) and say whether it must be queued."""
         order = Order.model_validate(raw)
         connection_id = settings.connection_id
-        record = self.store.get_order(connection_id, order.bill_bee_order_id)
+        record = records.get(order_id)
         # Without fresh invoice details (only fetched for new records) compare with the ones stored, or every known
         # record would look changed and a NEEDS_ATTENTION order would be retried each hour.
         digest = data_hash(raw, invoice if invoice is not None or record is None else record.invoice)
@@ -183,6 +199,7 @@ class Poller:
             )
             if not self.store.create_order(record):
                 return "unchanged"  # created concurrently (a manual export); that one carries on
+            records[order_id] = record
             return "queue" if order.has_invoice else "skipped"
 
         state = record.state
@@ -247,7 +264,15 @@ class Poller:
                 elif record.attempts < self.runtime.config.max_attempts:
                     to_queue.append(record.order_id)
 
-    def enqueue(self, connection_id: str, order_ids: list[int], *, reason: str) -> None:
+    def enqueue(
+        self,
+        connection_id: str,
+        order_ids: list[int],
+        *,
+        reason: str,
+        records: dict[int, OrderRecord | None] | None = None,
+    ) -> None:
+        """Send one message per order, then mark the PENDING ones as queued (``records``: copies already read)."""
         now = self.store.clock()
         for start in range(0, len(order_ids), SQS_BATCH):
             batch = order_ids[start : start + SQS_BATCH]
@@ -266,7 +291,7 @@ class Poller:
                 # Not lost: the records stay PENDING and the next poll queues them again.
                 logger.error("some export messages were not queued", extra={"failed": failed})
             for order_id in batch:
-                record = self.store.get_order(connection_id, order_id)
+                record = (records or {}).get(order_id) or self.store.get_order(connection_id, order_id)
                 if record is not None and record.state is ExportState.PENDING:
                     record.enqueued_at = now
                     self._save_quietly(record)

@@ -16,6 +16,7 @@ from connector.secrets import SecretStore
 from connector.settings.model import Credentials
 from connector.sevdesk.client import SevdeskClient
 from connector.store.dynamo import Store
+from connector.transport import RetryPolicy
 
 GUIDANCE_CACHE_SECONDS = 600
 
@@ -67,27 +68,41 @@ class Runtime:
             current = self._clients.get(connection_id)
             if current is not None and current.credentials_fingerprint == fingerprint:
                 return current
-            clients = ConnectionClients(
-                billbee=BillbeeClient(
-                    api_key=credentials.billbee_api_key.get_secret_value(),
-                    username=credentials.billbee_username.get_secret_value(),
-                    password=credentials.billbee_api_password.get_secret_value(),
-                    base_url=self.config.billbee_base_url,
-                    limiter=self.limiter_for(connection_id),
-                    timeout=self.config.http_timeout,
-                ),
-                sevdesk=SevdeskClient(
-                    api_token=credentials.sevdesk_api_token.get_secret_value(),
-                    base_url=self.config.sevdesk_base_url,
-                    timeout=self.config.http_timeout,
-                ),
-                credentials_fingerprint=fingerprint,
-            )
+            clients = self.build_clients(connection_id, credentials)
             if current is not None:
                 current.billbee.close()
                 current.sevdesk.close()
             self._clients[connection_id] = clients
             return clients
+
+    def build_clients(
+        self,
+        connection_id: str,
+        credentials: Credentials,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ConnectionClients:
+        """A connection's two clients (the caller closes them, or keeps them in the cache of ``clients_for``)."""
+        timeout = self.config.http_timeout if timeout is None else timeout
+        return ConnectionClients(
+            billbee=BillbeeClient(
+                api_key=credentials.billbee_api_key.get_secret_value(),
+                username=credentials.billbee_username.get_secret_value(),
+                password=credentials.billbee_api_password.get_secret_value(),
+                base_url=self.config.billbee_base_url,
+                limiter=self.limiter_for(connection_id),
+                timeout=timeout,
+                retry=retry,
+            ),
+            sevdesk=SevdeskClient(
+                api_token=credentials.sevdesk_api_token.get_secret_value(),
+                base_url=self.config.sevdesk_base_url,
+                timeout=timeout,
+                retry=retry,
+            ),
+            credentials_fingerprint=hash(tuple(credentials.as_secret_json().values())),
+        )
 
     def revenue_guidance(self, clients: ConnectionClients) -> list[dict[str, Any]]:
         now = time.monotonic()

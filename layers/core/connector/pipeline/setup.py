@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from connector.billbee.client import BillbeeClient
 from connector.bookkeeping.voucher import RATE_NAMES
 from connector.errors import ApiError, AuthError
 from connector.money import rate_key
 from connector.pipeline.export import SUPPORTED_BOOKKEEPING_VERSION
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.settings.model import ConnectionSettings, Credentials
-from connector.sevdesk.client import SevdeskClient
 from connector.transport import RetryPolicy
 
 
@@ -60,25 +58,8 @@ SETUP_RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0, max_retry_a
 
 def check_connection(runtime: Runtime, settings: ConnectionSettings, credentials: Credentials) -> SetupReport:
     """Run every setup check with short-lived clients (short timeouts, one retry), closed afterwards."""
-    config = runtime.config
-    clients = ConnectionClients(
-        billbee=BillbeeClient(
-            api_key=credentials.billbee_api_key.get_secret_value(),
-            username=credentials.billbee_username.get_secret_value(),
-            password=credentials.billbee_api_password.get_secret_value(),
-            base_url=config.billbee_base_url,
-            limiter=runtime.limiter_for(settings.connection_id),
-            timeout=min(config.http_timeout, SETUP_TIMEOUT_SECONDS),
-            retry=SETUP_RETRY,
-        ),
-        sevdesk=SevdeskClient(
-            api_token=credentials.sevdesk_api_token.get_secret_value(),
-            base_url=config.sevdesk_base_url,
-            timeout=min(config.http_timeout, SETUP_TIMEOUT_SECONDS),
-            retry=SETUP_RETRY,
-        ),
-        credentials_fingerprint=0,
-    )
+    timeout = min(runtime.config.http_timeout, SETUP_TIMEOUT_SECONDS)
+    clients = runtime.build_clients(settings.connection_id, credentials, timeout=timeout, retry=SETUP_RETRY)
     try:
         return _checks(clients, settings)
     finally:

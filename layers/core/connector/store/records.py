@@ -17,10 +17,6 @@ class ExportState(StrEnum):
     FAILED = "FAILED"  # retryable: attempts and last error
     NEEDS_ATTENTION = "NEEDS_ATTENTION"  # not retryable without a change: a 422, a missing mapping, a tax case
 
-    @property
-    def is_final(self) -> bool:
-        return self in (ExportState.EXPORTED,)
-
 
 # Where an export may start from. EXPORTING with an expired lease is claimable too (a worker died mid-way).
 CLAIMABLE = (ExportState.PENDING, ExportState.FAILED)
@@ -34,7 +30,6 @@ class Steps:
     file_name: str | None = None
     file_uploaded_at: str | None = None
     voucher_id: str | None = None
-    voucher_attempted: bool = False  # a saveVoucher was sent; its outcome may be unknown
     bookings: dict[str, dict[str, Any]] = field(default_factory=dict)  # payment key -> {amount, account, at}
     booking_attempted: list[str] = field(default_factory=list)
     tagged: bool = False
@@ -45,7 +40,6 @@ class Steps:
             "fileName": self.file_name,
             "fileUploadedAt": self.file_uploaded_at,
             "voucherId": self.voucher_id,
-            "voucherAttempted": self.voucher_attempted,
             "bookings": json.dumps(self.bookings, sort_keys=True),
             "bookingAttempted": list(self.booking_attempted),
             "tagged": self.tagged,
@@ -59,7 +53,6 @@ class Steps:
             file_name=item.get("fileName"),
             file_uploaded_at=item.get("fileUploadedAt"),
             voucher_id=item.get("voucherId"),
-            voucher_attempted=bool(item.get("voucherAttempted")),
             bookings=json.loads(item.get("bookings") or "{}"),
             booking_attempted=list(item.get("bookingAttempted") or []),
             tagged=bool(item.get("tagged")),
