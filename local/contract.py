@@ -6,12 +6,13 @@ against the official OpenAPI documents in ``SPECS_DIR`` (default ``<repo>/../sha
 violation as a readable string; ``check_log(path)`` does the same for a whole ``requests.jsonl``.
 
 Both official documents reject traffic the real APIs accept (``shared/specs/ERRATA.md``). The checker therefore
-validates against the official document plus an explicit list of corrections, each one a named function that
-transforms the loaded spec dict:
-
-- ``ERRATA_CORRECTIONS``: exactly the entries of ``ERRATA.md`` (sevDesk 1-5, Billbee 1-3);
-- ``DOC_BACKED_CORRECTIONS``: further deviations our docs (``shared/docs/*.md``) describe, kept apart so the lead
-  engineer can decide on each one. Every correction has a test proving it is needed.
+validates against the official document plus ``CORRECTIONS``: exactly the numbered items of ``ERRATA.md`` (sevDesk
+1-13, Billbee 1-8), each one function named ``<api>_erratum_<n>_<what>`` that transforms the loaded spec dict and
+whose docstring quotes the item. Items that need checker behaviour rather than a schema change express it in the
+spec too (Billbee 5 documents 429 per operation; Billbee 8 marks array parameters with ``INDEXED_FORM``, which
+``_bind_query`` honours); items that change nothing (Billbee 6 and 7) are registered all the same, so ERRATA.md and
+the code map one to one. tests/contract checks that mapping against ERRATA.md, and proves for every correction what
+it admits, that a near miss is still reported, and that without it the admitted traffic is reported.
 
 Everything else that deviates from the spec is reported.
 
@@ -27,16 +28,18 @@ Rules for what is checked (decided here, see ``check``):
   body media type and schema), also when a fault was injected: faults change answers, never requests.
 - Billbee only: query keys the operation does not declare are reported. Billbee's document is generated from its
   server code and lists every parameter, so an unknown key is a typo that Billbee ignores silently (e.g.
-  ``includePdf`` on CreateInvoice, billbee-pitfalls.md #15) or the unverified indexed array form ``tag[0]=``
-  (billbee-pitfalls.md #7). sevDesk is not checked for this: its document omits paging and many filter parameters
-  (sevdesk-pitfalls.md #17), so unknown keys would mostly be false alarms.
+  ``includePdf`` on CreateInvoice, billbee-pitfalls.md #15). The indexed array form ``orderStateId[0]=3`` is bound
+  like ``orderStateId=3`` when ERRATA Billbee 8 is applied (``_bind_query``). sevDesk is not checked for unknown
+  keys: its document omits paging and many filter parameters (sevdesk-pitfalls.md #17), so they would mostly be
+  false alarms. Headers the document does not declare (sevDesk's ``X-Version: default``) are not checked either.
 - The response is skipped when ``status`` is null (connection dropped / client timed out) or ``fault`` is set (the
   answer is synthetic), and when the request's operation is not in the spec (already reported).
 - 401/403 answers are skipped when the operation documents no such status: they come from the sandbox's
   ``authenticate()`` and Billbee's document lists no error status at all.
-- 429 is accepted for Billbee when it carries ``Retry-After``: ``info.description`` documents throttling globally
-  ("the API will return a HTTP 429 status code and a Retry-After-Header"), not per operation. sevDesk documents no
-  429 anywhere (sevdesk-api.md §1), so an unfaulted 429 from the sevDesk sandbox is reported.
+- Billbee's ``info.description`` documents throttling globally ("the API will return a HTTP 429 status code and a
+  Retry-After-Header"), not per operation: without ERRATA Billbee 5 an undocumented 429 is accepted when it carries
+  ``Retry-After``; with it, every operation documents 429 with an optional ``Retry-After`` of whole seconds.
+  sevDesk documents no 429 anywhere (sevdesk-api.md §1), so an unfaulted 429 from the sevDesk sandbox is reported.
 - A sevDesk 2xx carrying the error envelope (``{"objects": null, "error": {...}}``) is checked for that envelope
   only: "Some failures come back as HTTP 200 with an ``error`` object" (sevdesk-api.md §1, sevdesk-pitfalls.md #18).
 - Every other status must be documented for the operation (or by a ``default`` response); a documented status
@@ -60,6 +63,7 @@ from jsonschema.exceptions import ValidationError as SchemaError
 from openapi_core import OpenAPI
 from openapi_core.configurations import Config
 from openapi_core.testing import MockRequest, MockResponse
+from openapi_core.validation.response.exceptions import HeaderValidationError
 from werkzeug.datastructures import ImmutableMultiDict
 
 REDACTED = "***"  # how local/sandbox/base.py records secret headers
@@ -112,6 +116,7 @@ def _load_raw_spec(path: str) -> Spec:
 # ---------------------------------------------------------------------------------------------------------------
 # Helpers for spec transformations
 # ---------------------------------------------------------------------------------------------------------------
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _NOT_SCHEMA_KEYS = frozenset({"example", "examples", "x-example"})  # data, not schemas: never rewrite them
 
 
@@ -230,50 +235,81 @@ def _is_id_either_way(schema: dict[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Corrections from ERRATA.md (and only those)
+# Corrections: exactly the numbered items of ERRATA.md, one function each, named <api>_erratum_<n>_<what>.
+# The first paragraph of each docstring quotes the item verbatim (tests/contract checks it against ERRATA.md); the
+# rest says what the function changes, or why it changes nothing.
 # ---------------------------------------------------------------------------------------------------------------
+VOUCHER_REQUEST_MODELS = ("Model_Voucher", "Model_VoucherUpdate")
+VOUCHER_MODELS = (*VOUCHER_REQUEST_MODELS, "Model_VoucherResponse")
+VOUCHER_DATE_FIELDS = ("voucherDate", "deliveryDate", "deliveryDateUntil", "payDate", "paymentDeadline")
+# sevDesk request dates (ERRATA sevDesk 3): dd.mm.yyyy, or RFC 3339 with seconds and an offset but no fraction.
+SEVDESK_GERMAN_DATE = r"^(0[1-9]|[12][0-9]|3[01])\.(0[1-9]|1[0-2])\.[0-9]{4}$"
+SEVDESK_DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})$"
+EXTRA_VOUCHER_TAX_RULES = (9, 12, 14, 17, 22)
+
+
+def _sevdesk_date_schema(original: dict[str, Any]) -> dict[str, Any]:
+    branches: list[dict[str, Any]] = [
+        {"type": "string", "pattern": SEVDESK_GERMAN_DATE},
+        {"type": "string", "format": "date-time", "pattern": SEVDESK_DATE_TIME},
+        {"type": "integer", "minimum": 0},
+    ]
+    if original.get("nullable") is True:
+        branches.append(_null_branch())
+    replacement: dict[str, Any] = {k: v for k, v in original.items() if k in ("description", "readOnly")}
+    replacement["anyOf"] = branches
+    return replacement
+
+
 def sevdesk_erratum_1_save_voucher_requires_voucher_pos_save(spec: Spec) -> None:
-    """ERRATA.md sevDesk 1: "``POST /Voucher/Factory/saveVoucher``: schema ``saveVoucher`` has ``required: [voucher,
-    voucherPos]`` but its property is ``voucherPosSave`` (clients send ``voucherPosSave``; see
-    ``../docs/sevdesk-api.md`` §3)."
+    """ERRATA.md sevDesk 1: "`POST /Voucher/Factory/saveVoucher`: schema `saveVoucher` has `required: [voucher,
+    voucherPos]` but its property is `voucherPosSave` (clients send `voucherPosSave`; see `../docs/sevdesk-api.md`
+    §3)."
+
+    ``saveVoucher.required`` names ``voucherPosSave`` instead of ``voucherPos``.
     """
     schema = _component(spec, "saveVoucher")
     schema["required"] = ["voucherPosSave" if r == "voucherPos" else r for r in schema.get("required", [])]
 
 
 def sevdesk_erratum_2_voucher_does_not_require_tax_type(spec: Spec) -> None:
-    """ERRATA.md sevDesk 2: "``Model_Voucher`` requires ``taxType``, a bookkeeping-1.0 field; 2.0 accounts use
-    ``taxRule``, and ``taxType`` should not be sent (``../docs/sevdesk-api.md`` §4)."
+    """ERRATA.md sevDesk 2: "`Model_Voucher` requires `taxType`, a bookkeeping-1.0 field; 2.0 accounts use `taxRule`,
+    and `taxType` should not be sent (`../docs/sevdesk-api.md` §4)."
+
+    ``Model_Voucher`` no longer requires ``taxType``; ``taxRule`` stays required, as the document has it.
     """
     schema = _component(spec, "Model_Voucher")
     schema["required"] = [r for r in schema.get("required", []) if r != "taxType"]
 
 
-def sevdesk_erratum_3_voucher_date_accepts_timestamp_or_german_date(spec: Spec) -> None:
-    """ERRATA.md sevDesk 3: "``voucherDate`` is declared ``format: date-time`` but described as "timestamp or
-    dd.mm.yyyy"; both forms are accepted by the API."
+def sevdesk_erratum_3_voucher_dates_german_rfc3339_or_timestamp(spec: Spec) -> None:
+    """ERRATA.md sevDesk 3: "Date fields are declared `format: date-time` but described as "timestamp or
+    dd.mm.yyyy": `voucherDate`, `deliveryDate`, `deliveryDateUntil`, `payDate`, `paymentDeadline` on vouchers, and the
+    `date` of `PUT /Voucher/{id}/bookAmount`. Working clients send `dd.mm.yyyy` (jernoxit/sevdesk-rs, recorded live;
+    Nerdscave WHMCS module) or an RFC 3339 time **without fractional seconds** (sevdesk-rs bookings, numtide
+    freelancer-toolbox). No public client sends fractions; treat them as unproven. A `dd.mm.yyyy` date comes back as
+    Berlin midnight."
 
-    Every ``voucherDate`` property therefore accepts an RFC 3339 date-time (what sevDesk returns), ``dd.mm.yyyy``
-    and a Unix timestamp (integer, or a string of digits as form-encoded clients send it).
+    In the voucher request models (``Model_Voucher``, ``Model_VoucherUpdate``) those five fields, and the ``date`` of
+    the bookAmount request body, accept exactly: ``dd.mm.yyyy`` (``SEVDESK_GERMAN_DATE``), an RFC 3339 date-time
+    with seconds, an offset and no fraction (``SEVDESK_DATE_TIME``, e.g. ``2026-10-01T12:00:00+02:00``), or a Unix
+    timestamp as a JSON integer. Fractional seconds (``...12:00:00.5+02:00``) are rejected although the declared
+    ``date-time`` admits them, and so are other shapes (``2026-10-01``, ``1.10.2026``, ``"1790709544"``). A field
+    the document declares nullable stays nullable. Responses keep the declared ``date-time``: sevDesk answers with
+    RFC 3339 (Berlin midnight for a ``dd.mm.yyyy`` date).
     """
-    for props in _property_maps(spec):
-        original = props.get("voucherDate")
-        if original is None or "anyOf" in original:
-            continue
-        branches: list[dict[str, Any]] = [
-            {"type": "string", "format": "date-time"},
-            {"type": "string", "pattern": r"^\d{2}\.\d{2}\.\d{4}$"},
-            {"type": "integer"},
-            {"type": "string", "pattern": r"^\d{9,11}$"},
-        ]
-        if original.get("nullable") is True:
-            branches.append(_null_branch())
-        props["voucherDate"] = {k: v for k, v in original.items() if k in ("description", "readOnly")}
-        props["voucherDate"]["anyOf"] = branches
+    for model in VOUCHER_REQUEST_MODELS:
+        props = _component(spec, model)["properties"]
+        for name in VOUCHER_DATE_FIELDS:
+            if name in props:
+                props[name] = _sevdesk_date_schema(props[name])
+    book = spec["paths"]["/Voucher/{voucherId}/bookAmount"]["put"]["requestBody"]["content"]["application/json"]
+    props = book["schema"]["properties"]
+    props["date"] = _sevdesk_date_schema(props["date"])
 
 
 def sevdesk_erratum_4_reference_ids_accept_strings_or_integers(spec: Spec) -> None:
-    """ERRATA.md sevDesk 4: "Ids in references (``taxRule.id``, ``accountDatev.id``, ``checkAccount.id``) come back as
+    """ERRATA.md sevDesk 4: "Ids in references (`taxRule.id`, `accountDatev.id`, `checkAccount.id`) come back as
     strings and are accepted as strings or integers; the community-patched variant declares some as integers."
 
     A reference is any schema with both ``id`` and ``objectName`` properties (``{"id": .., "objectName": ..}``);
@@ -289,8 +325,8 @@ def sevdesk_erratum_4_reference_ids_accept_strings_or_integers(spec: Spec) -> No
 
 
 def sevdesk_erratum_5_responses_wrapped_in_objects(spec: Spec) -> None:
-    """ERRATA.md sevDesk 5: "Responses are wrapped in ``{"objects": ...}``; several response schemas omit the wrapper
-    (``sevdesk-openapi.community-patched.yaml`` corrects many of these)."
+    """ERRATA.md sevDesk 5: "Responses are wrapped in `{"objects": ...}`; several response schemas omit the wrapper
+    (`sevdesk-openapi.community-patched.yaml` corrects many of these)."
 
     Every 2xx JSON response schema without an ``objects`` property is wrapped as ``{"objects": <schema>}``; the
     wrapper is required everywhere, so an unwrapped answer (the spec's own shape) is reported. Error responses
@@ -317,10 +353,240 @@ def sevdesk_erratum_5_responses_wrapped_in_objects(spec: Spec) -> None:
                 media["schema"] = wrapped
 
 
+def sevdesk_erratum_6_upload_temp_file_is_multipart(spec: Spec) -> None:
+    """ERRATA.md sevDesk 6: "`POST /Voucher/Factory/uploadTempFile` declares the media type `form-data`; the real
+    request is `multipart/form-data` with the field `file`, answered with the temporary name at `objects.filename`
+    (`sevdesk-examples/sevdesk-rs_write_upload_temp_file.json`)."
+
+    The request media type ``form-data`` becomes ``multipart/form-data`` with ``file`` required (a JSON upload or a
+    multipart body without ``file`` is reported), and the 201 answer requires ``objects.filename``.
+    """
+    operation = spec["paths"]["/Voucher/Factory/uploadTempFile"]["post"]
+    content = operation["requestBody"]["content"]
+    if "form-data" in content:
+        content["multipart/form-data"] = content.pop("form-data")
+    schema = content["multipart/form-data"]["schema"]
+    schema["required"] = sorted({*schema.get("required", []), "file"})
+    answer = _resolve(spec, operation["responses"]["201"]["content"]["application/json"]["schema"])
+    objects = _resolve(spec, answer["properties"]["objects"])
+    objects["required"] = sorted({*objects.get("required", []), "filename"})
+
+
+def sevdesk_erratum_7_voucher_pos_uses_2_0_fields(spec: Spec) -> None:
+    """ERRATA.md sevDesk 7: "`Model_VoucherPos` requires `accountingType` and both sums; bookkeeping 2.0 positions
+    carry `accountDatev` instead of `accountingType`, and one of `sumNet` / `sumGross` according to `net`
+    (`sevdesk-examples/sevdesk-rs_write_voucher_save_create.json`)."
+
+    ``Model_VoucherPos`` (request) no longer requires ``accountingType`` nor both sums; instead ``net: false``
+    requires ``sumGross`` and ``net: true`` requires ``sumNet`` (``accountDatev`` and ``net`` stay required, as
+    declared). ``Model_VoucherPosResponse`` no longer requires ``accountingType`` (the recorded answers have positions
+    without it); answers carry both sums, as declared.
+    """
+    request = _component(spec, "Model_VoucherPos")
+    request["required"] = [r for r in request.get("required", []) if r not in ("accountingType", "sumNet", "sumGross")]
+    request["anyOf"] = [
+        {"properties": {"net": {"enum": [False]}}, "required": ["net", "sumGross"]},
+        {"properties": {"net": {"enum": [True]}}, "required": ["net", "sumNet"]},
+    ]
+    response = _component(spec, "Model_VoucherPosResponse")
+    response["required"] = [r for r in response.get("required", []) if r != "accountingType"]
+
+
+def sevdesk_erratum_8_voucher_tax_rule_enum_incomplete(spec: Spec) -> None:
+    """ERRATA.md sevDesk 8: "The enum of `taxRule.id` on vouchers (`1,2,3,4,5,11`) is incomplete: vouchers with rules
+    9, 12, 14, 17 and 22 are accepted (sevdesk-rs fixture has rule 14; Stripe-SevDesk-Sync 17; WHMCS module 22)."
+
+    The ``taxRule.id`` enum of the voucher models (``Model_Voucher``, ``Model_VoucherUpdate``,
+    ``Model_VoucherResponse``) gains 9, 12, 14, 17 and 22, in the string and (after erratum 4) the integer form. Any
+    other rule (e.g. 18, invoice-only) is still reported; invoices, orders and credit notes keep their own enums.
+    """
+    for model in VOUCHER_MODELS:
+        id_schema = _component(spec, model)["properties"]["taxRule"]["properties"]["id"]
+        for node in _walk_dicts(id_schema):
+            enum = node.get("enum")
+            if enum is None or NULL_MARKER in node:  # the null branch's [null] is not a tax-rule list
+                continue
+            as_integer = node.get("type") == "integer"
+            rules = {int(v) for v in enum if v is not None} | set(EXTRA_VOUCHER_TAX_RULES)
+            values: list[Any] = [r if as_integer else str(r) for r in sorted(rules)]
+            node["enum"] = values + ([None] if None in enum else [])
+
+
+def sevdesk_erratum_9_voucher_status_150_750(spec: Spec) -> None:
+    """ERRATA.md sevDesk 9: "Voucher `status` in responses also takes 150 and 750 (partially paid), which the schema
+    enum lacks; the text lists them."
+
+    Adds ``"150"`` and ``"750"`` to the status enum of ``Model_VoucherResponse``; requests stay limited to the
+    declared 50/100/1000.
+    """
+    props = _component(spec, "Model_VoucherResponse")["properties"]
+    enum = props["status"].get("enum")
+    if enum is not None:
+        props["status"]["enum"] = sorted({*enum, "150", "750"}, key=int)
+
+
+_SCALAR_STRINGS: dict[str, dict[str, Any]] = {
+    "boolean": {"type": "string", "enum": ["0", "1", "true", "false"]},
+    "integer": {"type": "string", "pattern": r"^-?[0-9]+$"},
+    "number": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"},
+}
+_SCALAR_TYPES = ("string", "number", "integer", "boolean")
+
+
+def _also_as_string(schema: dict[str, Any]) -> dict[str, Any]:
+    """A declared boolean/integer/number that also accepts its string form (``"1"``, ``"123"``, ``"87.49"``)."""
+    as_string = _SCALAR_STRINGS.get(str(schema.get("type")))
+    if as_string is None or "$ref" in schema:
+        return schema
+    original = {k: v for k, v in schema.items() if k not in ("nullable", "description", "readOnly")}
+    branches = [original, dict(as_string)]
+    if schema.get("nullable") is True:
+        branches.append(_null_branch())
+    replacement: dict[str, Any] = {k: v for k, v in schema.items() if k in ("description", "readOnly")}
+    replacement["anyOf"] = branches
+    return replacement
+
+
+def _also_json_number_or_boolean(schema: dict[str, Any]) -> dict[str, Any]:
+    """A scalar (as declared, or as widened by ``_also_as_string``) that also accepts a JSON number and boolean."""
+    if "anyOf" in schema and all("$ref" not in b for b in schema["anyOf"]):
+        branches = list(schema["anyOf"])
+        kept = {k: v for k, v in schema.items() if k != "anyOf"}
+    elif schema.get("type") in _SCALAR_TYPES and "format" not in schema and "enum" not in schema:
+        branches = [{k: v for k, v in schema.items() if k not in ("nullable", "description", "readOnly")}]
+        if schema.get("nullable") is True:
+            branches.append(_null_branch())
+        kept = {k: v for k, v in schema.items() if k in ("description", "readOnly")}
+    else:
+        return schema
+    present = {b.get("type") for b in branches}
+    branches += [{"type": t} for t in ("number", "boolean") if t not in present]
+    return {**kept, "anyOf": branches}
+
+
+def sevdesk_erratum_10_response_scalars_are_strings(spec: Spec) -> None:
+    """ERRATA.md sevDesk 10: "Scalars in responses come back as strings (`"id":"123"`, `"status":"1000"`,
+    `"net":"0"`), although the schema declares integers, numbers and booleans; requests must still send real JSON
+    numbers and booleans. Exceptions seen live: `paidAmount` is a number; `saveInvoice` answers carry real numbers
+    and booleans in positions."
+
+    In the success data of answers (``_response_data_roots``; request schemas stay strict) every property declared
+    boolean, integer or number also accepts its string form (``"0"``/``"1"``/``"true"``/``"false"``, digits,
+    decimals), except ``paidAmount``, which stays a JSON number. The positions of ``saveInvoice`` answers
+    (``saveInvoiceResponse.invoicePos``, given their own copy of ``Model_InvoicePosResponse`` so that
+    ``GET /InvoicePos`` keeps the string rule) additionally accept a JSON number or boolean in every scalar property
+    without a format; everywhere else a declared string (e.g. ``VoucherPos.sumNet``) must stay a string.
+    """
+    invoice_pos = _component(spec, "saveInvoiceResponse")["properties"]["invoicePos"]
+    positions = copy.deepcopy(_resolve(spec, invoice_pos["items"]))
+    invoice_pos["items"] = positions
+    for root in _response_data_roots(spec):
+        for props in _property_maps(root):
+            for name, schema in list(props.items()):
+                if name != "paidAmount":
+                    props[name] = _also_as_string(schema)
+    for name, schema in list(positions["properties"].items()):
+        positions["properties"][name] = _also_json_number_or_boolean(schema)
+
+
+def sevdesk_erratum_11_response_properties_nullable(spec: Spec) -> None:
+    """ERRATA.md sevDesk 11: "Many response properties arrive as `null` although the schema does not allow it
+    (`surename`, `familyname`, `enshrined`, `recurringInterval`, ...; `sevdesk-examples/`)."
+
+    Every property of the success data (``_response_data_roots``) accepts null (an enum such as
+    ``recurringInterval`` gets ``null`` added); the ``objects`` envelope itself does not, and request schemas stay as
+    declared.
+    """
+    for root in _response_data_roots(spec):
+        for props in _property_maps(root):
+            for name, schema in list(props.items()):
+                props[name] = _make_nullable(schema)
+
+
+STATIC_COUNTRY_PATH = "/StaticCountry"
+
+
+def sevdesk_erratum_12_static_country_by_code(spec: Spec) -> None:
+    """ERRATA.md sevDesk 12: "`GET /StaticCountry?code=XX` exists and filters by ISO code, but is not in the document;
+    for `GB` it returns more than one row (England, Great Britain, United Kingdom)."
+
+    Adds ``GET /StaticCountry`` (operation ``getStaticCountries``) with the document's usual token security, the
+    optional query parameter ``code`` (two letters, either case) and a 200 answer ``{"objects": [country, ...]}``: a
+    list of any length (``GB`` has several rows), each row ``{"id": "<digits>", "objectName": "StaticCountry"}`` plus
+    the string fields of ``Model_StaticCountryResponse`` in ``sevdesk-openapi.community-patched.yaml`` (``code``,
+    ``name``, ``nameEn``, ``translationCode``, ``locale``, ``priority``), each nullable. Other methods and
+    ``/StaticCountry/{id}`` stay unknown.
+    """
+    text: dict[str, Any] = {"type": "string", "nullable": True}
+    country: dict[str, Any] = {
+        "type": "object",
+        "required": ["id", "objectName"],
+        "properties": {
+            "id": {"type": "string", "pattern": r"^[0-9]+$"},
+            "objectName": {"type": "string", "enum": ["StaticCountry"]},
+            "code": dict(text),
+            "name": dict(text),
+            "nameEn": dict(text),
+            "translationCode": dict(text),
+            "locale": dict(text),
+            "priority": {"type": "string", "pattern": r"^[0-9]+$", "nullable": True},
+            "additionalInformation": dict(text),
+        },
+    }
+    security = spec["paths"]["/Tools/bookkeepingSystemVersion"]["get"].get("security", [{"api_key": []}])
+    spec["paths"][STATIC_COUNTRY_PATH] = {
+        "get": {
+            "operationId": "getStaticCountries",
+            "summary": "Countries for contact addresses (ERRATA.md sevDesk 12)",
+            "parameters": [
+                {
+                    "name": "code",
+                    "in": "query",
+                    "required": False,
+                    "description": "ISO 3166-1 alpha-2 code; sevDesk's rows are lower case",
+                    "schema": {"type": "string", "pattern": r"^[A-Za-z]{2}$"},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The matching countries",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["objects"],
+                                "properties": {"objects": {"type": "array", "items": country}},
+                            }
+                        }
+                    },
+                },
+                "401": {"description": "Authentication required"},
+            },
+            "security": copy.deepcopy(security),
+        }
+    }
+
+
+def sevdesk_erratum_13_get_voucher_is_a_list_of_one(spec: Spec) -> None:
+    """ERRATA.md sevDesk 13: "`GET /Voucher/{id}` answers `objects` as a list of one voucher, `POST`/`PUT` answers as
+    a single object."
+
+    The document already declares ``GET /Voucher/{voucherId}`` as a list and the voucher ``POST``/``PUT`` answers as
+    one object (wrapped by erratum 5), so nothing is widened. The correction narrows the by-id ``GET`` to exactly one
+    voucher (``minItems``/``maxItems`` 1): an empty list or several vouchers for one id are reported.
+    """
+    media = spec["paths"]["/Voucher/{voucherId}"]["get"]["responses"]["200"]["content"]["application/json"]
+    objects = _resolve(spec, media["schema"])["properties"]["objects"]
+    objects["minItems"] = 1
+    objects["maxItems"] = 1
+
+
 def billbee_erratum_1_every_property_nullable(spec: Spec) -> None:
-    """ERRATA.md Billbee 1: "Swagger 2.0 has no ``nullable``; real responses carry ``null`` in many properties
-    (``ErrorMessage``, ``Id``, ``OrderNumber``, ``PayedAt``, ``Buyer``, ``Seller.BillbeeShopId``, ...:
-    ``billbee-examples/ithoc-mock_real_orders_page_redacted.json``). Treat every property as nullable."
+    """ERRATA.md Billbee 1: "Swagger 2.0 has no `nullable`; real responses carry `null` in many properties
+    (`ErrorMessage`, `Id`, `OrderNumber`, `PayedAt`, `Buyer`, `Seller.BillbeeShopId`, ...:
+    `billbee-examples/ithoc-mock_real_orders_page_redacted.json`). Treat every property as nullable."
+
+    Every property of every schema accepts null (an enum gets ``null`` added; a ``$ref`` gets a null branch).
     """
     for props in _property_maps(spec):
         for name, schema in list(props.items()):
@@ -328,8 +594,10 @@ def billbee_erratum_1_every_property_nullable(spec: Spec) -> None:
 
 
 def billbee_erratum_2_error_description_string_or_int(spec: Spec) -> None:
-    """ERRATA.md Billbee 2: "``ErrorDescription`` is declared an integer enum; real responses carry the name as a
-    string (``"NoError"``)."
+    """ERRATA.md Billbee 2: "`ErrorDescription` is declared an integer enum; real responses carry the name as a string
+    (`"NoError"`)."
+
+    Every ``ErrorDescription`` accepts the declared integer enum or a string.
     """
     for props in _property_maps(spec):
         original = props.get("ErrorDescription")
@@ -347,12 +615,12 @@ def billbee_erratum_2_error_description_string_or_int(spec: Spec) -> None:
 
 
 def billbee_erratum_3_shipping_profile_id_string_or_int(spec: Spec) -> None:
-    """ERRATA.md Billbee 3: "``OrderItem.ShippingProfileId`` is declared a string; Billbee's own PHP SDK fixture
-    (``billbee-examples/php-sdk_get_orders_response.json``) has an integer."
+    """ERRATA.md Billbee 3: "`OrderItem.ShippingProfileId` is declared a string; Billbee's own PHP SDK fixture
+    (`billbee-examples/php-sdk_get_orders_response.json`) has an integer."
 
     The cited fixture has the integer on the *order* (``Data[0].ShippingProfileId: 12345``; its order item has no
     ``ShippingProfileId``), and both ``Order`` and ``OrderItem`` declare the property a string, so both accept a
-    string or an integer (billbee-pitfalls.md #13 names no model either).
+    string or an integer.
     """
     for model in ("Billbee.Interfaces.BillbeeAPI.Model.Order", "Billbee.Interfaces.BillbeeAPI.Model.OrderItem"):
         props = _component(spec, model)["properties"]
@@ -362,190 +630,165 @@ def billbee_erratum_3_shipping_profile_id_string_or_int(spec: Spec) -> None:
         props["ShippingProfileId"] = {"anyOf": branches}
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Doc-backed corrections: NOT in ERRATA.md; each cites the doc that shows the real API accepts or sends it.
-# Listed separately so the lead engineer can accept or drop each one.
-# ---------------------------------------------------------------------------------------------------------------
-def sevdesk_doc_upload_temp_file_is_multipart(spec: Spec) -> None:
-    """sevdesk-api.md §3 step 1: "``POST /Voucher/Factory/uploadTempFile``, **multipart/form-data, field ``file``**
-    (the spec wrongly says media type ``form-data``)"; sevdesk-pitfalls.md #17: "The uploadTempFile media type is
-    given as ``form-data``; the real one is multipart with field ``file``."
-
-    Renames the request media type and makes ``file`` required (the upload is pointless without it).
-    """
-    content = spec["paths"]["/Voucher/Factory/uploadTempFile"]["post"]["requestBody"]["content"]
-    if "form-data" in content:
-        media = content.pop("form-data")
-        media["schema"].setdefault("required", ["file"])
-        content["multipart/form-data"] = media
+# A Billbee timestamp without offset: seconds, then 0-3 fraction digits (ERRATA Billbee 4).
+BILLBEE_NAIVE_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?$"
 
 
-def sevdesk_doc_voucher_pos_uses_2_0_fields(spec: Spec) -> None:
-    """sevdesk-pitfalls.md #11: "The spec marks ``accountingType`` **and** ``accountDatev`` as required on VoucherPos
-    ... send only the 2.0 pair"; sevdesk-api.md §3: ``accountDatev`` "(2.0; replaces ``accountingType``)", and
-    "``net`` (bool: ``true`` → ``sumNet`` counts, ``false`` → ``sumGross`` counts), ``sumNet`` or ``sumGross``";
-    §2: "1.0 positions carry ``accountingType`` and ``accountDatev:null``", i.e. 2.0 positions do the reverse.
+def billbee_erratum_4_naive_timestamps(spec: Spec) -> None:
+    """ERRATA.md Billbee 4: "Timestamps come without an offset (`2023-04-29T13:22:18.797`, 0-3 fractional digits),
+    where the document says `date-time`; treat them as Billbee's local time (Europe/Berlin) unless proven otherwise."
 
-    ``Model_VoucherPos`` (request) no longer requires ``accountingType`` nor both sums (one of ``sumNet`` /
-    ``sumGross`` is still required); ``Model_VoucherPosResponse`` no longer requires ``accountingType`` ([JRS]'s live
-    fixture ``tests/fixtures/write_voucher_save_create.json`` has positions without it).
-    """
-    request = _component(spec, "Model_VoucherPos")
-    request["required"] = [r for r in request.get("required", []) if r not in ("accountingType", "sumNet", "sumGross")]
-    request["anyOf"] = [{"required": ["sumGross"]}, {"required": ["sumNet"]}]
-    response = _component(spec, "Model_VoucherPosResponse")
-    response["required"] = [r for r in response.get("required", []) if r != "accountingType"]
-
-
-def sevdesk_doc_tax_rule_enum_incomplete(spec: Spec) -> None:
-    """sevdesk-api.md §4: "The schema enum for ``Voucher.taxRule.id`` (``'1','2','3','4','5','11'``) is incomplete;
-    vouchers with 17 [STR], 22 [WHM] and 9/12/14 work." (also sevdesk-pitfalls.md #11).
-
-    Drops the enum from every ``taxRule.id`` (which rule fits which account is checked by sevDesk with a 422).
-    """
-    for props in _property_maps(spec):
-        tax_rule = props.get("taxRule")
-        if not tax_rule or "id" not in tax_rule.get("properties", {}):
-            continue
-        for node in _walk_dicts(tax_rule["properties"]["id"]):
-            if NULL_MARKER not in node:  # the null branch's enum [null] is not a tax-rule list
-                node.pop("enum", None)
-
-
-def sevdesk_doc_voucher_status_150_750(spec: Spec) -> None:
-    """sevdesk-api.md §3: "**Status lifecycle:** 50 draft → 100 open → 750 partially paid → 1000 paid (150 =
-    "transferred")"; sevdesk-pitfalls.md #30: "The spec text now lists 150 and 750, but the schema enum still has only
-    50/100/1000."
-
-    Adds 150 and 750 to the voucher status enums of responses (requests stay limited to 50/100/1000).
-    """
-    props = _component(spec, "Model_VoucherResponse")["properties"]
-    enum = props["status"].get("enum")
-    if enum is not None:
-        props["status"]["enum"] = sorted({*enum, "150", "750"}, key=int)
-
-
-_SCALAR_STRINGS: dict[str, dict[str, Any]] = {
-    "boolean": {"type": "string", "enum": ["0", "1", "true", "false"]},
-    "integer": {"type": "string", "pattern": r"^-?[0-9]+$"},
-    "number": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"},
-}
-
-
-def sevdesk_doc_response_scalars_are_strings(spec: Spec) -> None:
-    """sevdesk-api.md §1: "Scalars come back as **strings** (``"id":"123"``, ``"status":"1000"``,
-    ``"sumGross":"87.49"``) [JRS][GZ][JM]"; sevdesk-pitfalls.md #17: "Scalars are strings." Most response schemas
-    already say ``string``; the booleans and numbers that do not (``VoucherPos.net``/``isAsset``, which [JRS]'s live
-    fixture ``write_voucher_save_create.json`` has as ``"1"``/``"0"``) also accept their string form.
-
-    Success data only (``_response_data_roots``); requests must still send real JSON booleans and numbers
-    (sevdesk-api.md §3: "Use real JSON booleans, not ``"false"`` strings").
-    """
-    for root in _response_data_roots(spec):
-        for props in _property_maps(root):
-            for name, schema in list(props.items()):
-                as_string = _SCALAR_STRINGS.get(str(schema.get("type")))
-                if as_string is None or "$ref" in schema:
-                    continue
-                original = {k: v for k, v in schema.items() if k not in ("nullable", "description", "readOnly")}
-                branches = [original, dict(as_string)]
-                if schema.get("nullable") is True:
-                    branches.append(_null_branch())
-                replacement: dict[str, Any] = {k: v for k, v in schema.items() if k in ("description", "readOnly")}
-                replacement["anyOf"] = branches
-                props[name] = replacement
-
-
-def sevdesk_fixture_response_properties_nullable(spec: Spec) -> None:
-    """No sentence in our docs; evidence: [JRS] (``jernoxit/sevdesk-rs``, cited by sevdesk-api.md as "fixtures
-    recorded live on a test account") - ``tests/fixtures/contact_list_by_customer_number.json`` has ``surename``,
-    ``familyname``, ``titel``, ``vatNumber``, ... as ``null``, ``write_voucher_save_create.json`` has ``enshrined``
-    and ``recurringInterval`` (an enum) as ``null``; the document declares them not nullable. The same problem as
-    ERRATA.md Billbee 1, but for sevDesk's success data only.
-
-    Every property of the success data (``_response_data_roots``) accepts null; the ``objects`` envelope does not,
-    and request schemas stay as declared.
-    """
-    for root in _response_data_roots(spec):
-        for props in _property_maps(root):
-            for name, schema in list(props.items()):
-                props[name] = _make_nullable(schema)
-
-
-# Billbee date-times: "2023-04-29T13:22:18.797" (no offset, 0-7 fraction digits), "...+00:00", "...Z", and the
-# official C# SDK's request form "yyyy-MM-dd HH:mm".
-BILLBEE_DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:?\d{2})?$"
-
-
-def billbee_doc_naive_timestamps(spec: Spec) -> None:
-    """billbee-pitfalls.md #5: "Real responses carry naive local-looking values such as ``"InvoiceDate":
-    "2023-04-29T13:22:18.797"`` ... The zone is undocumented"; billbee-examples/README.md: "Naive timestamps with no
-    offset and 2-3 fractional digits"; billbee-api.md §4: "[CS] sends ``yyyy-MM-dd HH:mm`` (minute precision, no
-    zone); [PHP] sends ISO-8601 with offset".
-
-    RFC 3339 (``format: date-time``) requires an offset, so every Billbee date-time becomes a pattern that admits
-    the forms above and still rejects anything that is not a date-time.
+    Every ``format: date-time`` of the document, in answers and in query parameters (``minOrderDate``,
+    ``modifiedAtMin``, ``minInvoiceDate``, ...; the connector sends them in the same local form), accepts the declared
+    RFC 3339 date-time or ``BILLBEE_NAIVE_TIMESTAMP``: ``yyyy-mm-ddThh:mm:ss`` with 0-3 fraction digits and no offset.
+    Other shapes (``22.04.2023``, a naive value with 4+ fraction digits or without seconds, ``2023-04-29 13:22``) are
+    still reported. The time zone is the client's concern; a pattern cannot check it.
     """
     for node in _walk_dicts(spec):
         if node.get("type") == "string" and node.get("format") == "date-time":
             node.pop("format")
-            node["pattern"] = BILLBEE_DATE_TIME
+            node["anyOf"] = [{"format": "date-time"}, {"pattern": BILLBEE_NAIVE_TIMESTAMP}]
+
+
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "seconds to wait (info.description); sometimes missing (ERRATA.md Billbee 5)",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def billbee_erratum_5_429_without_retry_after(spec: Spec) -> None:
+    """ERRATA.md Billbee 5: "The document promises `Retry-After` on 429; a user of Billbee's own PHP SDK reports 429
+    answers without it (billbeeio/billbee-php-sdk issue #82, 2024, open). A client must cope with both; the
+    per-resource windows the document names are the fallback (`GET /orders/{id}` 6 per minute per order,
+    `CreateInvoice` 1 per 5 minutes per order, `GET /orders/invoices` 1 per minute per page and `minInvoiceDate`)."
+
+    The document's throttling is global prose in ``info.description`` ("a HTTP 429 status code and a
+    Retry-After-Header indicating how many seconds"), which the checker enforces on its own: a 429 needs
+    ``Retry-After``. This correction documents 429 on every operation with an *optional* ``Retry-After`` header of
+    whole seconds, so a 429 without the header conforms, and one with a header that is not a number of seconds
+    (``Retry-After: soon``) is reported. The fallback windows are client behaviour, not a contract to check. sevDesk
+    documents no 429 and stays unaffected.
+    """
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method in _METHODS and isinstance(operation, dict):
+                operation.setdefault("responses", {}).setdefault(
+                    "429",
+                    {
+                        "description": "Throttled (info.description, ERRATA.md Billbee 5)",
+                        "headers": {"Retry-After": copy.deepcopy(RETRY_AFTER_HEADER)},
+                    },
+                )
+
+
+def billbee_erratum_6_invoice_totals_with_or_without_fees(spec: Spec) -> None:
+    """ERRATA.md Billbee 6: "`GET /orders/invoices`: in Billbee's own SDK fixture
+    (`billbee-examples/php-sdk_get_invoices_response.json`) `TotalGross`/`TotalNet` **leave out** `AdditionalFees`
+    (158.76 = the positions; the ShipCost fee of 11.996 gross is extra; the same order's `TotalCost` and
+    `CreateInvoice` `TotalGross` are 170.76). Do not rely on either reading: accept totals with or without the fees,
+    and cross-check positions + fees against the order's `TotalCost`."
+
+    Changes nothing: the document declares ``TotalGross``/``TotalNet`` as plain numbers and says nothing about what
+    they sum, so totals with and without the fees already conform (their types are still checked). The cross-check
+    against ``TotalCost`` spans two calls and is the connector's job, not a schema's. Registered so that every
+    ERRATA item maps to exactly one correction.
+    """
+
+
+def billbee_erratum_7_null_lists(spec: Spec) -> None:
+    """ERRATA.md Billbee 7: "Lists may arrive as `null` (`ShippingServices: null` in the real page
+    `ithoc-mock_real_orders_page_redacted.json`); erratum 1 covers the schema, and a client must read a `null` list
+    as empty."
+
+    Changes nothing: ``billbee_erratum_1_every_property_nullable`` already makes every list property nullable (as
+    the item itself says); reading ``null`` as empty is the client's job. Registered so that every ERRATA item maps
+    to exactly one correction.
+    """
+
+
+# Set by billbee_erratum_8 on the query parameters whose indexed form (name[0]=a&name[1]=b) is admitted.
+INDEXED_FORM = "x-contract-indexed-form"
+
+
+def billbee_erratum_8_indexed_array_query_keys(spec: Spec) -> None:
+    """ERRATA.md Billbee 8: "Array query parameters are `collectionFormat: multi` (`orderStateId=3&orderStateId=4`)
+    in the document; Billbee's official C# and PHP SDKs send indexed keys (`orderStateId[0]=3&orderStateId[1]=4`).
+    Which forms the live API binds is not recorded anywhere public; the SDKs' form is the one with the most live
+    use."
+
+    Marks every array query parameter (``shopId``, ``orderStateId``, ``tag``, ``typeId``) with ``INDEXED_FORM``; the
+    checker then binds ``name[0]=a&name[1]=b`` like ``name=a&name=b`` (``_bind_query``), so each value is still
+    validated against the item schema (``orderStateId[0]=shipped`` is reported). Still reported: indexes that do not
+    count 0, 1, 2, ... as the SDKs send them (``[1]`` alone, ``[]``, ``[x]``, ``[01]``), both forms for one
+    parameter, an index on a non-array parameter (``page[0]``) and unknown names. The recorded query pairs are
+    decoded, so ``orderStateId%5B0%5D=3`` on the wire arrives as ``orderStateId[0]``; a key still holding ``%5B``
+    was encoded twice and is reported. The multi form stays valid.
+    """
+    for item in spec.get("paths", {}).values():
+        operations = [op for method, op in item.items() if method in _METHODS and isinstance(op, dict)]
+        for holder in (item, *operations):
+            for parameter in holder.get("parameters", []):
+                schema = parameter.get("schema", {}) if isinstance(parameter, dict) else {}
+                if parameter.get("in") == "query" and schema.get("type") == "array":
+                    parameter[INDEXED_FORM] = True
 
 
 @dataclass(frozen=True)
 class Correction:
-    name: str
+    name: str  # "<api>_erratum_<n>": the ERRATA.md item it implements
     api: Literal["sevdesk", "billbee"]
-    kind: Literal["erratum", "doc-backed"]
-    source: str
+    number: int
     apply: Callable[[Spec], None]
 
+    @property
+    def source(self) -> str:
+        return f"ERRATA.md {'sevDesk' if self.api == 'sevdesk' else 'Billbee'} {self.number}"
 
-ERRATA_CORRECTIONS: tuple[Correction, ...] = (
-    Correction("sevdesk_erratum_1", "sevdesk", "erratum", "ERRATA.md sevDesk 1",
-               sevdesk_erratum_1_save_voucher_requires_voucher_pos_save),
-    Correction("sevdesk_erratum_2", "sevdesk", "erratum", "ERRATA.md sevDesk 2",
-               sevdesk_erratum_2_voucher_does_not_require_tax_type),
-    Correction("sevdesk_erratum_3", "sevdesk", "erratum", "ERRATA.md sevDesk 3",
-               sevdesk_erratum_3_voucher_date_accepts_timestamp_or_german_date),
-    Correction("sevdesk_erratum_4", "sevdesk", "erratum", "ERRATA.md sevDesk 4",
-               sevdesk_erratum_4_reference_ids_accept_strings_or_integers),
-    Correction("sevdesk_erratum_5", "sevdesk", "erratum", "ERRATA.md sevDesk 5",
-               sevdesk_erratum_5_responses_wrapped_in_objects),
-    Correction("billbee_erratum_1", "billbee", "erratum", "ERRATA.md Billbee 1",
-               billbee_erratum_1_every_property_nullable),
-    Correction("billbee_erratum_2", "billbee", "erratum", "ERRATA.md Billbee 2",
-               billbee_erratum_2_error_description_string_or_int),
-    Correction("billbee_erratum_3", "billbee", "erratum", "ERRATA.md Billbee 3",
-               billbee_erratum_3_shipping_profile_id_string_or_int),
-)  # fmt: skip
 
-DOC_BACKED_CORRECTIONS: tuple[Correction, ...] = (
-    Correction("sevdesk_doc_upload_multipart", "sevdesk", "doc-backed", "sevdesk-api.md §3, sevdesk-pitfalls.md #17",
-               sevdesk_doc_upload_temp_file_is_multipart),
-    Correction("sevdesk_doc_voucher_pos_2_0", "sevdesk", "doc-backed", "sevdesk-api.md §2-3, sevdesk-pitfalls.md #11",
-               sevdesk_doc_voucher_pos_uses_2_0_fields),
-    Correction("sevdesk_doc_tax_rule_enum", "sevdesk", "doc-backed", "sevdesk-api.md §4, sevdesk-pitfalls.md #11",
-               sevdesk_doc_tax_rule_enum_incomplete),
-    Correction("sevdesk_doc_voucher_status", "sevdesk", "doc-backed", "sevdesk-api.md §3, sevdesk-pitfalls.md #30",
-               sevdesk_doc_voucher_status_150_750),
-    Correction("sevdesk_doc_response_scalars", "sevdesk", "doc-backed", "sevdesk-api.md §1, sevdesk-pitfalls.md #17",
-               sevdesk_doc_response_scalars_are_strings),
-    Correction("sevdesk_fixture_response_nulls", "sevdesk", "doc-backed",
-               "[JRS] live fixtures only (no sentence in our docs)", sevdesk_fixture_response_properties_nullable),
-    Correction("billbee_doc_naive_timestamps", "billbee", "doc-backed", "billbee-pitfalls.md #5, billbee-api.md §4",
-               billbee_doc_naive_timestamps),
-)  # fmt: skip
+def _correction(apply: Callable[[Spec], None]) -> Correction:
+    match = re.fullmatch(r"(?P<name>(?P<api>sevdesk|billbee)_erratum_(?P<number>[0-9]+))_\w+", apply.__name__)
+    if match is None:
+        raise ValueError(f"{apply.__name__}: a correction is named <api>_erratum_<n>_<what>")
+    api: Literal["sevdesk", "billbee"] = "sevdesk" if match["api"] == "sevdesk" else "billbee"
+    return Correction(match["name"], api, int(match["number"]), apply)
 
-ALL_CORRECTIONS: tuple[Correction, ...] = ERRATA_CORRECTIONS + DOC_BACKED_CORRECTIONS
-CORRECTIONS_BY_NAME: dict[str, Correction] = {c.name: c for c in ALL_CORRECTIONS}
+
+# Applied in this order (erratum 1 before the Billbee corrections that keep nullability, sevDesk 4 before 8).
+CORRECTIONS: tuple[Correction, ...] = tuple(
+    _correction(apply)
+    for apply in (
+        sevdesk_erratum_1_save_voucher_requires_voucher_pos_save,
+        sevdesk_erratum_2_voucher_does_not_require_tax_type,
+        sevdesk_erratum_3_voucher_dates_german_rfc3339_or_timestamp,
+        sevdesk_erratum_4_reference_ids_accept_strings_or_integers,
+        sevdesk_erratum_5_responses_wrapped_in_objects,
+        sevdesk_erratum_6_upload_temp_file_is_multipart,
+        sevdesk_erratum_7_voucher_pos_uses_2_0_fields,
+        sevdesk_erratum_8_voucher_tax_rule_enum_incomplete,
+        sevdesk_erratum_9_voucher_status_150_750,
+        sevdesk_erratum_10_response_scalars_are_strings,
+        sevdesk_erratum_11_response_properties_nullable,
+        sevdesk_erratum_12_static_country_by_code,
+        sevdesk_erratum_13_get_voucher_is_a_list_of_one,
+        billbee_erratum_1_every_property_nullable,
+        billbee_erratum_2_error_description_string_or_int,
+        billbee_erratum_3_shipping_profile_id_string_or_int,
+        billbee_erratum_4_naive_timestamps,
+        billbee_erratum_5_429_without_retry_after,
+        billbee_erratum_6_invoice_totals_with_or_without_fees,
+        billbee_erratum_7_null_lists,
+        billbee_erratum_8_indexed_array_query_keys,
+    )
+)
+CORRECTIONS_BY_NAME: dict[str, Correction] = {c.name: c for c in CORRECTIONS}
 
 
 def corrected_spec(api: str, specs_dir: Path, corrections: Iterable[str]) -> Spec:
     """A deep copy of the official document of ``api`` with the named corrections applied in registry order."""
     spec = copy.deepcopy(_load_raw_spec(str(specs_dir / API_SPECS[api].file)))
     wanted = set(corrections)
-    for correction in ALL_CORRECTIONS:
+    for correction in CORRECTIONS:
         if correction.api == api and correction.name in wanted:
             correction.apply(spec)
     return spec
@@ -577,9 +820,6 @@ class _LoadedSpec:
         return None
 
 
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-
 def _compile_routes(api: ApiSpec, spec: Spec) -> list[_Route]:
     routes = []
     for template, item in spec.get("paths", {}).items():
@@ -607,26 +847,16 @@ def _load(api: str, specs_dir: str, corrections: frozenset[str]) -> _LoadedSpec:
 # ---------------------------------------------------------------------------------------------------------------
 # The checker
 # ---------------------------------------------------------------------------------------------------------------
-# Endpoints no version of the official spec documents but that the real API serves and public clients use; the
-# connector calls each one deliberately. Listed here, with the source, so every other unknown path still fails.
-UNDOCUMENTED_ENDPOINTS: dict[tuple[str, str, str], str] = {
-    ("sevdesk", "GET", "/api/v1/StaticCountry"): (
-        "country ids for contact addresses; sevdesk-api.md §7 ('the undocumented GET /StaticCountry'), "
-        "sevdesk-SOURCE.md ('No version of the spec documents ... GET /StaticCountry')"
-    ),
-}
-
-
 class ContractChecker:
     """Checks recorded exchanges against the official specs plus the corrections named in ``corrections``.
 
-    ``corrections=None`` applies every correction (errata and doc-backed); pass a subset (e.g. ``()`` for the raw
-    documents) to see what a correction changes.
+    ``corrections=None`` applies every correction (one per ERRATA.md item, ``CORRECTIONS``); pass a subset (e.g.
+    ``()`` for the raw documents) to see what a correction changes.
     """
 
     def __init__(self, specs_dir: Path | str | None = None, *, corrections: Iterable[str] | None = None) -> None:
         self.specs_dir = Path(specs_dir) if specs_dir is not None else default_specs_dir()
-        names = [c.name for c in ALL_CORRECTIONS] if corrections is None else list(corrections)
+        names = [c.name for c in CORRECTIONS] if corrections is None else list(corrections)
         unknown = [n for n in names if n not in CORRECTIONS_BY_NAME]
         if unknown:
             raise ValueError(f"unknown corrections {unknown}; known: {sorted(CORRECTIONS_BY_NAME)}")
@@ -649,8 +879,6 @@ class ContractChecker:
         path = str(exchange.get("path", ""))
         route = loaded.find_route(path)
         if route is None:
-            if (api, method.upper(), path) in UNDOCUMENTED_ENDPOINTS:
-                return []  # nothing to validate against; the allowance itself is the documented exception
             return [f"request: path {path} is not in the {api} spec"]
         if method not in route.item:
             allowed = ", ".join(m.upper() for m in _METHODS if m in route.item)
@@ -658,12 +886,12 @@ class ContractChecker:
         operation = route.item[method]
         op_id = operation.get("operationId", f"{method.upper()} {route.template}")
 
-        request, request_problems = self._mock_request(loaded, exchange)
+        query, query_problems = _bind_query(str(api), exchange, route.item, operation)
+        request, request_problems = self._mock_request(loaded, exchange, query)
         violations = [f"request ({op_id}): {p}" for p in request_problems]
         if request is not None:
             violations += [f"request ({op_id}): {m}" for m in self._request_errors(loaded, request)]
-        if api == "billbee":
-            violations += [f"request ({op_id}): {m}" for m in _unknown_query_keys(exchange, route.item, operation)]
+        violations += [f"request ({op_id}): {m}" for m in query_problems]
         if request is not None:
             response_errors = self._response_errors(loaded, operation, request, exchange)
             violations += [f"response ({op_id}): {m}" for m in response_errors]
@@ -694,7 +922,9 @@ class ContractChecker:
         return result
 
     # -- request -------------------------------------------------------------------------------------------------
-    def _mock_request(self, loaded: _LoadedSpec, exchange: dict[str, Any]) -> tuple[MockRequest | None, list[str]]:
+    def _mock_request(
+        self, loaded: _LoadedSpec, exchange: dict[str, Any], query: list[tuple[str, str]]
+    ) -> tuple[MockRequest | None, list[str]]:
         headers = {str(k).lower(): str(v) for k, v in (exchange.get("request_headers") or {}).items()}
         if headers.get("authorization") == REDACTED and loaded.http_schemes:
             # The sandbox redacts the whole header, scheme included; keep "present" without inventing credentials.
@@ -705,7 +935,6 @@ class ContractChecker:
         if problem:
             problems.append(problem)
             return None, problems
-        query = [(str(k), str(v)) for k, v in (exchange.get("query") or [])]
         request = MockRequest(
             loaded.api.host_url,
             str(exchange.get("method", "")).lower(),
@@ -820,26 +1049,70 @@ def _multipart_bytes(recorded: dict[str, Any]) -> bytes:
     return b"".join(parts) + f"--{_BOUNDARY}--\r\n".encode()
 
 
-def _unknown_query_keys(exchange: dict[str, Any], item: dict[str, Any], operation: dict[str, Any]) -> list[str]:
+_INDEXED_KEY = re.compile(r"^(?P<base>[^\[\]]+)\[(?P<index>[^\]]*)\]$")
+
+
+def _bind_query(
+    api: str, exchange: dict[str, Any], item: dict[str, Any], operation: dict[str, Any]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The recorded query pairs as openapi-core should see them, and the problems with their keys.
+
+    sevDesk: unchanged, no key checks (module docstring). Billbee: every key must be a parameter of the operation;
+    ``name[i]`` keys of a parameter marked ``INDEXED_FORM`` (ERRATA Billbee 8) are bound as ``name`` so that each
+    value is validated, provided the indexes count 0, 1, 2, ... and the parameter is not also sent as ``name=``.
+    """
+    pairs = [(str(k), str(v)) for k, v in (exchange.get("query") or [])]
+    if api != "billbee":
+        return pairs, []
     declared = {
-        p.get("name")
+        str(p.get("name")): p
         for p in [*item.get("parameters", []), *operation.get("parameters", [])]
         if isinstance(p, dict) and p.get("in") == "query"
     }
-    out = []
-    for key in dict.fromkeys(str(k) for k, _ in (exchange.get("query") or [])):
+    bound: list[tuple[str, str]] = []
+    problems: list[str] = []
+    indexes: dict[str, list[str]] = {}
+    for key, value in pairs:
+        match = _INDEXED_KEY.match(key)
+        if key in declared or match is None:
+            bound.append((key, value))
+            continue
+        base = match["base"]
+        parameter = declared.get(base)
+        if parameter is not None and parameter.get(INDEXED_FORM):
+            indexes.setdefault(base, []).append(match["index"])
+            bound.append((base, value))
+        else:
+            bound.append((key, value))  # reported below; openapi-core ignores unknown keys
+    for key in dict.fromkeys(k for k, _ in bound):
         if key in declared:
             continue
-        base = key.split("[", 1)[0]
-        if base in declared:
-            out.append(
-                f"query key {key!r}: the spec declares {base!r} as repeated keys ({base}=a&{base}=b); the indexed form "
-                "is unverified (billbee-pitfalls.md #7)"
-            )
+        match = _INDEXED_KEY.match(key)
+        parameter = declared.get(match["base"]) if match else None
+        if match is not None and parameter is not None:
+            base = match["base"]
+            if parameter.get("schema", {}).get("type") != "array":
+                problems.append(f"query key {key!r}: {base!r} is not an array parameter")
+            else:
+                problems.append(
+                    f"query key {key!r}: the spec declares {base!r} as repeated keys ({base}=a&{base}=b); the indexed "
+                    f"form {base}[0]=a&{base}[1]=b needs ERRATA Billbee 8"
+                )
         else:
-            listed = ", ".join(sorted(str(d) for d in declared)) or "none"
-            out.append(f"query key {key!r} is not a parameter of this operation (declared: {listed})")
-    return out
+            listed = ", ".join(sorted(declared)) or "none"
+            problems.append(f"query key {key!r} is not a parameter of this operation (declared: {listed})")
+    for base, seen in indexes.items():
+        expected = [str(i) for i in range(len(seen))]
+        if sorted(seen, key=lambda s: (len(s), s)) != expected:
+            keys = ", ".join(f"{base}[{i}]" for i in seen)
+            problems.append(
+                f"query keys {keys}: the indexed form counts {base}[0], {base}[1], ... without gaps (ERRATA Billbee 8)"
+            )
+        if any(k == base for k, _ in pairs):
+            problems.append(
+                f"query parameter {base!r} is sent both as {base}= and as {base}[i]=; the SDKs send one form only"
+            )
+    return bound, problems
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -851,8 +1124,8 @@ def _describe_openapi_error(error: BaseException, body_label: str) -> list[str]:
     location = getattr(error, "location", None)
     cause = error.__cause__
     schema_errors = getattr(cause, "schema_errors", None)
-    if name is not None and location is not None:  # a parameter or header error
-        label = f"{location} parameter {name!r}"
+    if name is not None and (location is not None or isinstance(error, HeaderValidationError)):
+        label = f"{location} parameter {name!r}" if location is not None else f"response header {name!r}"
         if schema_errors:
             return [f"{label}: {m}" for m in _describe_schema_errors(schema_errors, "")]
         if cause is not None and type(cause).__name__ == "CastError":
