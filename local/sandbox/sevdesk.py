@@ -1,14 +1,20 @@
 """A local stand-in for the sevDesk API v1 (bookkeeping "Update 2.0"), for every endpoint the connector uses.
 
-Behaviour follows ``shared/docs/sevdesk-api.md`` and ``sevdesk-pitfalls.md`` (the source of truth), and the shapes of
-the responses follow the live recordings in ``jernoxit/sevdesk-rs`` ``tests/fixtures/*.json`` that those docs cite
-([JRS]). Where the official spec disagrees (``shared/specs/ERRATA.md``) the recordings win:
+Behaviour follows ``shared/docs/sevdesk-api.md`` and ``sevdesk-pitfalls.md``; the shapes of the answers follow the 41
+live recordings in ``shared/specs/sevdesk-examples/`` (``jernoxit/sevdesk-rs`` ``tests/fixtures``, [JRS]), the
+strongest evidence there is, then ``shared/specs/ERRATA.md`` (sevDesk 1-13). ``tests/integration/
+test_sevdesk_recorded.py`` compares every answer the sandbox gives for a recorded request with its recording, key by
+key and type by type. Where the official spec disagrees, the recordings win:
 
-- every answer is ``{"objects": ...}``; ``GET /X/{id}`` is an array of one; factory endpoints answer an object;
+- every answer is ``{"objects": ...}``; ``GET /X/{id}`` is an array of one; POST/PUT and factory endpoints answer a
+  single object (ERRATA 13);
 - scalars are strings (``"id": "123"``, ``"status": "1000"``, ``"sumGross": "87.49"``, ``"net": "1"``); amounts are
-  rendered the way sevDesk does, without trailing zeros (``"30"``, ``"0.1"``); ``paidAmount`` is a JSON number;
-- errors are ``{"objects": null, "error": {"message", "code", "exceptionUUID", "errorCode", "data", "responseCode"}}``;
-- fields the spec declares non-nullable are left out when they would be ``null`` (the live API sends ``null``).
+  rendered the way sevDesk does, without trailing zeros (``"30"``, ``"0.1"``); ``paidAmount`` is a JSON number, and
+  so are the ids inside ReceiptGuidance (ERRATA 10);
+- scalar fields without a value are sent as ``null`` (ERRATA 11: ``surename``, ``enshrined``, ``recurringInterval``,
+  ...), while a reference without a value (``supplier``, ``document``, ``costCentre``, ``parent``,
+  ``targetTransaction``, ``accountingType`` in 2.0) is left out, exactly as in every recording;
+- errors are ``{"objects": null, "error": {"message", "code", "exceptionUUID", "errorCode", "data", "responseCode"}}``.
 
 Known differences from the official spec that stay on purpose, because the live API answers this way: wrappers and
 string ids (ERRATA 4 and 5); ``VoucherPos`` has no ``accountingType`` in 2.0 (the spec requires it) and its
@@ -56,7 +62,19 @@ DECISIONS = """
 (sandbox decision) contacts may share a customerNumber (the API offers an availability check, not a constraint);
 (sandbox decision) a voucher without voucherDate gets today's date;
 (sandbox decision) a clearing account without accountingNumber gets the next free number (at least 1361);
-(sandbox decision) StaticCountry ids other than Germany = 1 are invented; the code filter ignores case.
+(sandbox decision) StaticCountry ids other than Germany = 1 are invented; the code filter ignores case;
+(sandbox decision) code=GB answers three rows (ERRATA 12: England, Great Britain, United Kingdom), all with code "gb",
+    German `name` and English `nameEn`; United Kingdom is the last one, so "take the first row" picks the wrong one;
+(sandbox decision) voucher dates (voucherDate, deliveryDate, deliveryDateUntil, paymentDeadline) and bookAmount's date
+    take "dd.mm.yyyy", an RFC 3339 date-time without fractional seconds, or a Unix timestamp as a JSON integer or a
+    string of digits (form-encoded bodies carry only strings; docs §1); anything else is 422 naming the field;
+(sandbox decision) deliveryDate after voucherDate is accepted unless delivery_after_voucher_date="reject" (sevDesk
+    forbids it on invoices; whether on vouchers is unknown);
+(sandbox decision) an X-Version other than "default" on GET /Tools/bookkeepingSystemVersion is HTTP 400 (docs §1 says
+    1.0/2.0 are rejected there, not how); every other endpoint ignores the header;
+(sandbox decision) resetToOpen on a draft is 422; it unlinks the voucher's bookings: a transaction the booking created
+    (offline account) is removed, a linked online transaction goes back to status 100;
+(sandbox decision) the temp file answer counts PDF pages; sevDesk's own count is unverified.
 """
 
 API_PREFIX = "/api/v1"
@@ -122,7 +140,6 @@ def _guide(
 _RULE_1 = (1, "USTPFL_UMS_EINN", "Umsatzsteuerpflichtige Umsätze")
 _RULE_2 = (2, "AUSFUHREN", "Ausfuhren")
 _RULE_3 = (3, "INNERGEM_LIEF", "Innergemeinschaftliche Lieferungen")
-_RULE_9 = (9, "VORST_ABZUGSF_AUFW", "Vorsteuerabziehbare Aufwendungen")
 _RULE_11 = (11, "KLEINUNTERNEHMER_P19", "Steuer nicht erhoben nach §19 UStG")
 
 DEFAULT_RECEIPT_GUIDANCE: list[dict[str, Any]] = [
@@ -156,16 +173,44 @@ DEFAULT_RECEIPT_GUIDANCE: list[dict[str, Any]] = [
         ["ZERO"],
         ["REVENUE"],
     ),
-    # The expense account of the [JRS]/[STR] recordings: listed by forAllAccounts, never by forRevenue.
-    _guide(
-        4285,
-        "4970",
-        "Nebenkosten des Geldverkehrs",
-        "z.B. Kontogebühren und Gebühren für Kreditkarten",
-        _RULE_9,
-        ["ZERO", "SEVEN", "NINETEEN"],
-        ["EXPENSE"],
-    ),
+    # The expense account of the [JRS]/[STR] recordings: listed by forAllAccounts and forExpense, never by forRevenue.
+    # Its allowed rules are the recorded ones (sevdesk-examples/sevdesk-rs_receipt_guidance.json: 9, 12, 13, 14).
+    {
+        "accountDatevId": 4285,
+        "accountNumber": "4970",
+        "accountName": "Nebenkosten des Geldverkehrs",
+        "description": "z.B. Kontogebühren und Gebühren für Kreditkarten",
+        "allowedTaxRules": [
+            {
+                "name": "VORST_ABZUGSF_AUFW",
+                "id": 9,
+                "description": "Vorsteuerabziehbare Aufwendungen",
+                "taxRates": ["ZERO", "SEVEN", "NINETEEN"],
+            },
+            {
+                "name": "REV_CHARGE_13B_MIT_VORST_ABZUG_0",
+                "id": 12,
+                "description": "Reverse Charge gem. §13b Abs. 2 UStG mit Vorsteuerabzug 0% (19%) z.B. "
+                "Dienstleistungen aus dem Drittland, Bauleistungen",
+                "taxRates": ["ZERO"],
+            },
+            {
+                "name": "REV_CHARGE_13B_OHNE_VORST_ABZUG_0",
+                "id": 13,
+                "description": "Reverse Charge gem. §13b UStG ohne Vorsteuerabzug 0% (19%) z.B. Kleinunternehmer, "
+                "Versicherungsvertreter, Ärzte",
+                "taxRates": ["ZERO"],
+            },
+            {
+                "name": "REV_CHARGE_13B_EU_0",
+                "id": 14,
+                "description": "Reverse Charge gem. §13b Abs. 1 EU Umsätze 0% (19%) z.B. Dienstleistung aus den "
+                "EU Staaten",
+                "taxRates": ["ZERO"],
+            },
+        ],
+        "allowedReceiptTypes": ["EXPENSE"],
+    },
 ]
 
 
@@ -201,7 +246,8 @@ DEFAULT_CHECK_ACCOUNTS: list[dict[str, Any]] = [
 ]
 
 # Germany is id 1 ([SSS]); the other ids are a sandbox choice. Codes are lower-case like sevDesk's StaticCountry
-# ([WHM]: deliveryAddressCountry "fr" "in the lower-case form of StaticCountry"); GB appears twice (pitfall 19).
+# ([WHM]: deliveryAddressCountry "fr" "in the lower-case form of StaticCountry"). code=GB returns England, Great
+# Britain and United Kingdom (ERRATA sevDesk 12, pitfall 19); a client has to pick United Kingdom by name.
 DEFAULT_COUNTRIES: list[dict[str, Any]] = [
     {"id": 1, "code": "de", "name": "Deutschland", "nameEn": "Germany", "locale": "de_DE"},
     {"id": 2, "code": "at", "name": "Österreich", "nameEn": "Austria", "locale": "de_AT"},
@@ -213,7 +259,22 @@ DEFAULT_COUNTRIES: list[dict[str, Any]] = [
     {"id": 8, "code": "be", "name": "Belgien", "nameEn": "Belgium", "locale": "nl_BE"},
     {"id": 9, "code": "pl", "name": "Polen", "nameEn": "Poland", "locale": "pl_PL"},
     {"id": 10, "code": "us", "name": "Vereinigte Staaten", "nameEn": "United States", "locale": "en_US"},
-    {"id": 11, "code": "gb", "name": "Großbritannien", "nameEn": "United Kingdom", "locale": "en_GB"},
+    {
+        "id": 11,
+        "code": "gb",
+        "name": "England",
+        "nameEn": "England",
+        "locale": "en_GB",
+        "translationCode": "COUNTRY_ENG",
+    },
+    {
+        "id": 57,
+        "code": "gb",
+        "name": "Großbritannien",
+        "nameEn": "Great Britain",
+        "locale": "en_GB",
+        "translationCode": "COUNTRY_GBR",
+    },
     {"id": 58, "code": "gb", "name": "Vereinigtes Königreich", "nameEn": "United Kingdom", "locale": "en_GB"},
 ]
 
@@ -329,6 +390,62 @@ def _parse_day(value: Any, what: str) -> str:
     return _berlin_midnight(moment.date())
 
 
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
+_INTEGER = re.compile(r"^-?\d+$")
+
+
+def _parse_document_date(value: Any, what: str) -> datetime:
+    """A voucher date or bookAmount's date in one of the forms live clients are known to send (ERRATA sevDesk 3).
+
+    ``dd.mm.yyyy`` (Berlin midnight; jernoxit/sevdesk-rs, WHMCS module), an RFC 3339 date-time WITHOUT fractional
+    seconds, with ``Z`` or an offset (sevdesk-rs bookings, numtide), or a Unix timestamp (the spec's "timestamp"): a
+    JSON integer, or its digits as a string, the only form a url-encoded body can carry (docs §1). No public client
+    sends fractions, a bare ISO day or a time without an offset; those are unproven and refused with 422.
+    """
+    if isinstance(value, bool) or value is None or value == "":
+        raise SevdeskApiError(422, f"{what} is required")
+    if isinstance(value, int) or (isinstance(value, str) and _INTEGER.match(value.strip())):
+        try:
+            return _to_berlin(datetime.fromtimestamp(int(value), UTC))
+        except (OverflowError, OSError, ValueError) as exc:
+            raise SevdeskApiError(422, f"Invalid value for {what}: {value!r}") from exc
+    if isinstance(value, float):
+        raise SevdeskApiError(422, f"Invalid value for {what}: {value!r} (a Unix timestamp must be a whole number)")
+    if not isinstance(value, str):
+        raise SevdeskApiError(422, f"Invalid value for {what}: {value!r}")
+    text = value.strip()
+    german = _GERMAN_DATE.match(text)
+    if german:
+        try:
+            day = date(int(german.group(3)), int(german.group(2)), int(german.group(1)))
+        except ValueError as exc:
+            raise SevdeskApiError(422, f"Invalid value for {what}: {value!r} (no such day)") from exc
+        return datetime.fromisoformat(_berlin_midnight(day))
+    stamp = _RFC3339.match(text)
+    if stamp is None:
+        raise SevdeskApiError(
+            422,
+            f"Invalid value for {what}: {value!r} (expected dd.mm.yyyy, a date-time like 2026-05-07T12:00:00+02:00 "
+            "or a Unix timestamp)",
+        )
+    if stamp.group(7):
+        raise SevdeskApiError(
+            422, f"Invalid value for {what}: {value!r} (fractional seconds are not accepted; send whole seconds)"
+        )
+    if stamp.group(8) is None:
+        raise SevdeskApiError(422, f"Invalid value for {what}: {value!r} (a date-time needs an offset or Z)")
+    try:
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SevdeskApiError(422, f"Invalid value for {what}: {value!r} (no such date or time)") from exc
+    return _to_berlin(moment)
+
+
+def _parse_document_day(value: Any, what: str) -> str:
+    """A voucher date as sevDesk stores it: the Berlin calendar day at Berlin midnight ([JRS] recordings)."""
+    return _berlin_midnight(_parse_document_date(value, what).date())
+
+
 # -- values --------------------------------------------------------------------------------------------------------
 def _decimal(value: Any, what: str) -> Decimal:
     """Numbers arrive as JSON numbers or decimal strings; both are accepted (docs §3, [JRS] payload.rs)."""
@@ -403,12 +520,16 @@ class SevdeskSandbox(SandboxServer):
         hold_seconds: float = 3.0,
         rate_limit_per_second: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        delivery_after_voucher_date: str = "accept",
     ) -> None:
         super().__init__(faults=faults, hold_seconds=hold_seconds)
         if bookkeeping_version not in ("1.0", "2.0"):
             raise ValueError("bookkeeping_version must be '1.0' or '2.0'")
         self.api_token = api_token
         self.bookkeeping_version = bookkeeping_version  # may be switched at runtime
+        # sevDesk refuses a deliveryDate after the invoiceDate on invoices; whether it does on vouchers is unknown, so
+        # both readings can be played: "accept" (default) or "reject" (422 naming deliveryDate). Switchable at runtime.
+        self.delivery_after_voucher_date = delivery_after_voucher_date
         self.rate_limit_per_second = rate_limit_per_second
         self.clock = clock
         self._bucket_lock = threading.Lock()
@@ -417,6 +538,27 @@ class SevdeskSandbox(SandboxServer):
         self._seed = copy.deepcopy(seed)
         self._load_seed()
         self._register_routes()
+
+    @property
+    def delivery_after_voucher_date(self) -> str:
+        return self._delivery_after_voucher_date
+
+    @delivery_after_voucher_date.setter
+    def delivery_after_voucher_date(self, value: str) -> None:
+        if value not in ("accept", "reject"):
+            raise ValueError("delivery_after_voucher_date must be 'accept' or 'reject'")
+        self._delivery_after_voucher_date = value
+
+    # -- test helpers --------------------------------------------------------------------------------------------
+    def archive_check_account(self, account_id: int | str) -> None:
+        """Archive a check account the way a user does in sevDesk's UI: ``status`` becomes ``"0"`` (docs §5: 100 active,
+        0 archived). The API offers no call for it; bookings on it are then refused."""
+        with self.lock:
+            account = self.check_accounts.get(int(account_id))
+            if account is None:
+                raise KeyError(f"no check account {account_id}")
+            account["status"] = "0"
+            account["update"] = _now_iso()
 
     # -- seed ----------------------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -538,12 +680,14 @@ class SevdeskSandbox(SandboxServer):
                 self._create_clearing_account,
             ),
             ("GET", r"/CheckAccountTransaction", "list_transactions", self._list_transactions),
+            ("GET", r"/CheckAccountTransaction/(?P<id>\d+)", "get_transaction", self._get_transaction),
             ("POST", r"/CheckAccountTransaction", "create_transaction", self._create_transaction),
             ("POST", r"/Voucher/Factory/uploadTempFile", "upload_temp_file", self._upload_temp_file),
             ("POST", r"/Voucher/Factory/saveVoucher", "save_voucher", self._save_voucher),
             ("GET", r"/Voucher", "list_vouchers", self._list_vouchers),
             ("GET", r"/Voucher/(?P<id>\d+)", "get_voucher", self._get_voucher),
             ("PUT", r"/Voucher/(?P<id>\d+)/bookAmount", "book_amount", self._book_amount),
+            ("PUT", r"/Voucher/(?P<id>\d+)/resetToOpen", "reset_to_open", self._reset_to_open),
             ("GET", r"/VoucherPos", "list_voucher_positions", self._list_voucher_positions),
             ("GET", r"/Contact", "list_contacts", self._list_contacts),
             ("POST", r"/Contact", "create_contact", self._create_contact),
@@ -555,7 +699,9 @@ class SevdeskSandbox(SandboxServer):
                 "check_customer_number",
                 self._check_customer_number,
             ),
+            ("GET", r"/ContactAddress", "list_contact_addresses", self._list_contact_addresses),
             ("POST", r"/ContactAddress", "create_contact_address", self._create_contact_address),
+            ("GET", r"/CommunicationWay", "list_communication_ways", self._list_communication_ways),
             ("POST", r"/CommunicationWay", "create_communication_way", self._create_communication_way),
             ("GET", r"/StaticCountry", "list_countries", self._list_countries),
             ("GET", r"/Category", "list_categories", self._list_categories),
@@ -601,6 +747,13 @@ class SevdeskSandbox(SandboxServer):
 
     # -- basics and guidance -------------------------------------------------------------------------------------
     def _bookkeeping_version(self, request: Request) -> Response:
+        # X-Version selects a per-resource version; "default" (the oldest) is what sevdesk-rs pins. "1.0" and "2.0" are
+        # rejected on this endpoint (docs §1); the status is a sandbox decision.
+        version = request.headers.get("x-version")
+        if version is not None and version.strip() != "default":
+            raise SevdeskApiError(
+                400, f"X-Version {version!r} is not available for /Tools/bookkeepingSystemVersion; send 'default'"
+            )
         return self._ok({"version": self.bookkeeping_version})
 
     def _guidance_revenue(self, request: Request) -> Response:
@@ -614,8 +767,10 @@ class SevdeskSandbox(SandboxServer):
 
     # -- check accounts and transactions ---------------------------------------------------------------------------
     def _render_check_account(self, account: dict[str, Any]) -> dict[str, Any]:
+        # Keys, order and types of sevdesk-examples/sevdesk-rs_check_account(_list).json.
         booked = [t["amount"] for t in self.transactions.values() if t["checkAccount"] == account["id"]]
-        out: dict[str, Any] = {
+        number = account.get("accountingNumber")
+        return {
             "id": str(account["id"]),
             "objectName": "CheckAccount",
             "additionalInformation": None,
@@ -629,10 +784,11 @@ class SevdeskSandbox(SandboxServer):
             "checkAccId": None,
             "pin": None,
             "defaultAccount": str(account.get("defaultAccount", "0")),
-            "status": str(account.get("status", "100")),
+            "status": str(account.get("status", "100")),  # "100" active, "0" archived
             "translationCode": None,
             "bankServer": None,
             "balance": _num(sum(booked, Decimal(0))),
+            "accountingNumber": None if number is None else str(number),
             "iban": account.get("iban"),
             "bic": account.get("bic"),
             "baseAccount": str(account.get("baseAccount", "0")),
@@ -640,10 +796,8 @@ class SevdeskSandbox(SandboxServer):
             "countryCode": None,
             "autoMapTransaction": "1",
             "autoSyncTransactions": "0",
+            "lastSync": None,
         }
-        if account.get("accountingNumber") is not None:
-            out["accountingNumber"] = str(account["accountingNumber"])
-        return out
 
     def _list_check_accounts(self, request: Request) -> Response:
         rows = [self._render_check_account(a) for _, a in sorted(self.check_accounts.items())]
@@ -682,6 +836,8 @@ class SevdeskSandbox(SandboxServer):
         return self._ok(self._render_check_account(self.check_accounts[account_id]), status=201)
 
     def _render_transaction(self, txn: dict[str, Any]) -> dict[str, Any]:
+        # Keys, order and types of sevdesk-examples/sevdesk-rs_transaction.json and write_transaction_create.json;
+        # ``targetTransaction`` (a transfer) would sit after ``enshrined``, and is left out like every empty reference.
         return {
             "id": str(txn["id"]),
             "objectName": "CheckAccountTransaction",
@@ -704,7 +860,19 @@ class SevdeskSandbox(SandboxServer):
             "status": txn["status"],
             "score": None,
             "compareHash": None,
+            "enshrined": None,
+            "obonoReceiptUuid": None,
+            "externalId": None,
+            "deletedAt": None,
+            "restoredAt": None,
         }
+
+    def _get_transaction(self, request: Request) -> Response:
+        txn = self.transactions.get(int(request.params["id"]))
+        if txn is None:
+            # Verbatim the recorded answer to GET /CheckAccountTransaction/1 (error_404_code_151.json).
+            raise _not_found("CheckAccountTransaction", request.params["id"])
+        return self._ok([self._render_transaction(txn)])
 
     def _list_transactions(self, request: Request) -> Response:
         rows = sorted(self.transactions.values(), key=lambda t: t["id"])
@@ -884,13 +1052,15 @@ class SevdeskSandbox(SandboxServer):
             document = self._attach_document(str(filename), voucher_id, now)
             voucher["document"] = document["id"]
         self.vouchers[voucher_id] = voucher
+        # {voucher, voucherPos, [document,] vatdrop} (write_voucher_save_create.json and, with a file,
+        # write_voucher_save_update_release_attach.json); no "filename" key, although docs §3 shows one.
         result: dict[str, Any] = {
-            "voucher": self._render_voucher(voucher),
-            "voucherPos": [self._render_position(p) for p in saved_positions],
-            "filename": filename if filename not in (None, "") else None,
+            "voucher": self._render_voucher(voucher, answer="updated" if existing else "created"),
+            "voucherPos": [self._render_position(p, saved_now=True) for p in saved_positions],
         }
         if document is not None:
             result["document"] = self._render_document(document)
+        result["vatdrop"] = "not relevant"
         return self._ok(result, status=201)
 
     def _validate_voucher(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -946,7 +1116,7 @@ class SevdeskSandbox(SandboxServer):
             raise SevdeskApiError(422, "Either supplier or supplierName is required")
 
         voucher_date = (
-            _parse_day(fields["voucherDate"], "voucherDate")
+            _parse_document_day(fields["voucherDate"], "voucherDate")
             if fields.get("voucherDate") not in (None, "")
             else _berlin_midnight(_to_berlin(datetime.now(UTC)).date())
         )
@@ -963,8 +1133,21 @@ class SevdeskSandbox(SandboxServer):
 
         def optional_day(name: str) -> str | None:
             value = fields.get(name)
-            return None if value in (None, "") else _parse_day(value, name)
+            return None if value in (None, "") else _parse_document_day(value, name)
 
+        delivery_date = optional_day("deliveryDate")
+        delivery_until = optional_day("deliveryDateUntil")
+        payment_deadline = optional_day("paymentDeadline")
+        if (
+            self.delivery_after_voucher_date == "reject"
+            and delivery_date is not None
+            and datetime.fromisoformat(delivery_date) > datetime.fromisoformat(voucher_date)
+        ):
+            # sevDesk's rule on invoices; played on vouchers only when the switch says so (a sandbox decision).
+            raise SevdeskApiError(
+                422,
+                f"deliveryDate {delivery_date[:10]} must not lie after the voucherDate {voucher_date[:10]}",
+            )
         description = fields.get("description")
         return {
             "status": status,
@@ -977,9 +1160,9 @@ class SevdeskSandbox(SandboxServer):
             "description": str(description) if description is not None else None,
             "voucherDate": voucher_date,
             # Without a deliveryDate sevDesk repeats the voucher date ([JRS] write_voucher_save_create.json).
-            "deliveryDate": optional_day("deliveryDate") or voucher_date,
-            "deliveryDateUntil": optional_day("deliveryDateUntil"),
-            "paymentDeadline": optional_day("paymentDeadline"),
+            "deliveryDate": delivery_date or voucher_date,
+            "deliveryDateUntil": delivery_until,
+            "paymentDeadline": payment_deadline,
             "currency": currency,
             "propertyExchangeRate": exchange_rate,
             "costCentre": _id_of(fields.get("costCentre")),
@@ -1084,17 +1267,32 @@ class SevdeskSandbox(SandboxServer):
         return document
 
     # -- vouchers: rendering and reading ---------------------------------------------------------------------------
-    def _render_voucher(self, v: dict[str, Any]) -> dict[str, Any]:
+    def _render_voucher(self, v: dict[str, Any], answer: str = "read") -> dict[str, Any]:
+        """A voucher in the keys, order and types of the recordings (sevdesk-rs_voucher.json, voucher_list.json,
+        write_voucher_*.json).
+
+        ``answer`` is "read" (GET, PUT), "created" (saveVoucher of a new voucher: the recording adds
+        ``propertyCreationOrigin: null``) or "updated" (saveVoucher of an existing draft: ``propertyIsBookkeepingV1:
+        null`` instead). Empty references (``supplier``, ``document``, ``costCentre``) are left out, as recorded.
+        """
         out: dict[str, Any] = {
             "id": str(v["id"]),
             "objectName": "Voucher",
             "additionalInformation": None,
-            "create": v["create"],
-            "update": v["update"],
-            "sevClient": SEV_CLIENT,
-            "createUser": SEV_USER,
-            "voucherDate": v["voucherDate"],
         }
+        if answer == "created":
+            out["propertyCreationOrigin"] = None
+        elif answer == "updated":
+            out["propertyIsBookkeepingV1"] = None
+        out.update(
+            {
+                "create": v["create"],
+                "update": v["update"],
+                "sevClient": SEV_CLIENT,
+                "createUser": SEV_USER,
+                "voucherDate": v["voucherDate"],
+            }
+        )
         if v["supplier"] is not None:
             out["supplier"] = _ref(v["supplier"], "Contact")
         out["supplierName"] = v["supplierName"]
@@ -1104,6 +1302,7 @@ class SevdeskSandbox(SandboxServer):
         foreign = v["propertyExchangeRate"] is not None
         out.update(
             {
+                "resultDisdar": None,
                 "payDate": v["payDate"],
                 "status": str(v["status"]),
                 "currency": v["currency"],
@@ -1119,15 +1318,33 @@ class SevdeskSandbox(SandboxServer):
                 "creditDebit": v["creditDebit"],
                 "hidden": "0",
                 "voucherType": v["voucherType"],
-                # recurringInterval is left out: the spec enum has no null although the field is nullable.
+                "recurringIntervall": None,
+                "recurringInterval": None,
                 "recurringStartDate": None,
                 "recurringNextVoucher": None,
                 "recurringLastVoucher": None,
                 "recurringEndDate": None,
+                "enshrined": None,
+                "sendType": None,
+                "inSource": None,
+                "iban": None,
+                "accountingSpecialCase": None,
                 "paymentDeadline": v["paymentDeadline"],
+                "tip": "0",
+                "mileageRate": "0",
+                "selectedForPaymentFile": "0",
+                "supplierNameAtSave": None,
+                "taxmaroStockAccount": None,
+                "vatNumber": None,
                 "deliveryDate": v["deliveryDate"],
                 "deliveryDateUntil": v["deliveryDateUntil"],
-                "propertyExchangeRate": _num(v["propertyExchangeRate"]) if foreign else None,
+            }
+        )
+        if foreign:
+            # Not in the (EUR-only) recordings; the field the client sent (docs §11), echoed like sevDesk's input.
+            out["propertyExchangeRate"] = _num(v["propertyExchangeRate"])
+        out.update(
+            {
                 "sumDiscountNet": "0",
                 "sumDiscountGross": "0",
                 "sumNetForeignCurrency": _num(v["sumNetForeignCurrency"]) if foreign else "0",
@@ -1143,7 +1360,10 @@ class SevdeskSandbox(SandboxServer):
             out["costCentre"] = _ref(v["costCentre"], "CostCentre")
         return out
 
-    def _render_position(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _render_position(self, p: dict[str, Any], saved_now: bool = False) -> dict[str, Any]:
+        """A position as in sevdesk-rs_voucher_positions.json. In a saveVoucher answer (``saved_now``)
+        ``cateringTip`` is ``null``; read back later it is ``"0"`` (write_voucher_save_*.json, voucher_positions.json).
+        """
         foreign = self.vouchers.get(p["voucher"], {}).get("propertyExchangeRate") is not None
         out: dict[str, Any] = {
             "id": str(p["id"]),
@@ -1167,17 +1387,29 @@ class SevdeskSandbox(SandboxServer):
             "sumGrossAccounting": _num(p["sumGross"]),
             "comment": p["comment"],
             "isGwg": "0",
-            "isPercentage": "1",
-            "discountedValue": "0",
-            "sumNetForeignCurrency": _num(p["sumNetForeignCurrency"]) if foreign else "0",
-            "sumTaxForeignCurrency": _num(p["sumTaxForeignCurrency"]) if foreign else "0",
-            "sumGrossForeignCurrency": _num(p["sumGrossForeignCurrency"]) if foreign else "0",
-            "sumDiscountForeignCurrency": "0",
+            "cateringTaxRate": None,
+            "cateringTip": None if saved_now else "0",
+            "specialAccountingField1": None,
+            "specialAccountingField2": None,
+            "specialAccountingField3": None,
+            "specialAccountingField4": None,
+            "specialAccountingField5": None,
         }
         if p["accountDatev"] is not None:
             out["accountDatev"] = _ref(p["accountDatev"], "AccountDatev")
         if p["accountingType"] is not None:
             out["accountingType"] = _ref(p["accountingType"], "AccountingType")
+        out.update(
+            {
+                "isPercentage": "1",
+                "discountedValue": "0",
+                "sumNetForeignCurrency": _num(p["sumNetForeignCurrency"]) if foreign else "0",
+                "sumTaxForeignCurrency": _num(p["sumTaxForeignCurrency"]) if foreign else "0",
+                "sumGrossForeignCurrency": _num(p["sumGrossForeignCurrency"]) if foreign else "0",
+                "sumDiscountForeignCurrency": "0",
+                "createNextPart": None,
+            }
+        )
         return out
 
     def _render_document(self, d: dict[str, Any]) -> dict[str, Any]:
@@ -1262,7 +1494,7 @@ class SevdeskSandbox(SandboxServer):
         amount = _decimal(body.get("amount"), "amount")
         if amount == 0:
             raise SevdeskApiError(422, "amount must not be 0")
-        booked_at, _ = _parse_moment(body.get("date"), "date")
+        booked_at = _parse_document_date(body.get("date"), "date")
         booking_type = body.get("type")
         if not isinstance(booking_type, str) or booking_type not in BOOKING_TYPES:
             raise SevdeskApiError(422, f"Invalid booking type {booking_type!r}")
@@ -1316,6 +1548,7 @@ class SevdeskSandbox(SandboxServer):
         to_status = 1000 if settled else 750
         booking_date = booked_at.replace(microsecond=0).isoformat()
         now = _now_iso()
+        created_transaction = transaction is None
         if transaction is None:
             txn_id = self._allocate("CheckAccountTransaction")
             transaction = {
@@ -1333,13 +1566,20 @@ class SevdeskSandbox(SandboxServer):
         else:
             transaction["status"] = "400"
             transaction["update"] = now
-        voucher.update(paidAmount=paid, status=to_status, payDate=booking_date, update=now)
+        # payDate is the date of the booking that settled the voucher; a partially paid voucher has none
+        # (sevdesk-examples/sevdesk-rs_voucher_list.json: status 750 with payDate null, 1000 with a payDate).
+        pay_date = booking_date if to_status == 1000 else None
+        voucher.update(paidAmount=paid, status=to_status, payDate=pay_date, update=now)
         log = {
             "id": self._allocate("VoucherLog"),
             "voucher": voucher["id"],
             "checkAccount": account_id,
             "transaction": transaction["id"],
             "amount": amount,
+            # The VoucherLog's amountPayed is what the voucher was paid: the sent amount signed by the voucher's
+            # direction (write_voucher_book_amount.json: -0.45 on an expense voucher answers "0.45").
+            "amountPayed": effective,
+            "createdTransaction": created_transaction,
             "type": booking_type,
             "fromStatus": from_status,
             "toStatus": to_status,
@@ -1360,10 +1600,31 @@ class SevdeskSandbox(SandboxServer):
             "voucher": _ref(log["voucher"], "Voucher"),
             "fromStatus": str(log["fromStatus"]),
             "toStatus": str(log["toStatus"]),
-            "amountPayed": _num(log["amount"]),
+            "amountPayed": _num(log.get("amountPayed", log["amount"])),
             "bookingDate": log["bookingDate"],
             "sevClient": SEV_CLIENT,
         }
+
+    def _reset_to_open(self, request: Request) -> Response:
+        """``PUT /Voucher/{id}/resetToOpen``: back to open (100), payments unlinked (docs §3); answers the voucher as a
+        single object with ``payDate`` null (write_voucher_reset_to_open.json)."""
+        voucher = self.vouchers.get(int(request.params["id"]))
+        if voucher is None:
+            raise _not_found("Voucher", request.params["id"])
+        if voucher["status"] == 50:
+            raise SevdeskApiError(422, "A draft can not be reset to open; save it with status 100 instead")
+        now = _now_iso()
+        for booking in [b for b in self.bookings if b["voucher"] == voucher["id"]]:
+            transaction = self.transactions.get(booking["transaction"])
+            if transaction is None:
+                continue
+            if booking.get("createdTransaction"):
+                del self.transactions[transaction["id"]]  # the booking's own transaction goes with it
+            else:
+                transaction.update(status="100", update=now)  # an online transaction is unlinked, not deleted
+        self.bookings = [b for b in self.bookings if b["voucher"] != voucher["id"]]
+        voucher.update(status=100, paidAmount=Decimal(0), payDate=None, update=now)
+        return self._ok(self._render_voucher(voucher))
 
     # -- contacts ------------------------------------------------------------------------------------------------
     def _contact_display_name(self, contact_id: int | None) -> str | None:
@@ -1375,43 +1636,56 @@ class SevdeskSandbox(SandboxServer):
         return " ".join(str(contact[k]) for k in ("surename", "familyname") if contact.get(k)) or None
 
     def _render_contact(self, c: dict[str, Any]) -> dict[str, Any]:
-        # The spec declares none of these nullable, so unset fields are left out (the live API sends null).
+        """A contact in the keys, order and types of sevdesk-rs_contact.json and write_contact_create.json: every
+        field is present, ``null`` when unset (an empty string counts as unset); ``parent`` only when set."""
+
+        def text(key: str) -> str | None:
+            value = c.get(key)
+            return None if value in (None, "") else str(value)
+
+        def flag(key: str, default: bool) -> str:
+            return _flag(_php_truthy(c.get(key, default)))
+
         out: dict[str, Any] = {
             "id": str(c["id"]),
             "objectName": "Contact",
+            "additionalInformation": None,
             "create": c["create"],
             "update": c["update"],
+            "name": text("name"),
             "status": str(c.get("status") or 100),
+            "customerNumber": text("customerNumber"),
+            "surename": text("surename"),
+            "familyname": text("familyname"),
+            "titel": text("titel"),
             "category": _ref(_id_of(c.get("category")), "Category"),
+            "description": text("description"),
+            "academicTitle": text("academicTitle"),
+            "gender": text("gender"),
             "sevClient": SEV_CLIENT,
-            "exemptVat": _flag(_php_truthy(c.get("exemptVat", False))),
-            "defaultDiscountPercentage": "1",
-            "governmentAgency": _flag(_php_truthy(c.get("governmentAgency", False))),
+            "name2": text("name2"),
+            "birthday": text("birthday"),
+            "vatNumber": text("vatNumber"),
+            "bankAccount": text("bankAccount"),
+            "bankNumber": text("bankNumber"),
+            "mandateReference": text("mandateReference"),
+            "defaultCashbackTime": text("defaultCashbackTime"),
+            "defaultCashbackPercent": text("defaultCashbackPercent"),
+            "defaultTimeToPay": text("defaultTimeToPay"),
+            "taxNumber": text("taxNumber"),
+            "taxOffice": text("taxOffice"),
+            "exemptVat": flag("exemptVat", False),
+            "taxType": text("taxType"),
+            "defaultDiscountAmount": text("defaultDiscountAmount"),
+            "defaultDiscountPercentage": flag("defaultDiscountPercentage", True),
+            "buyerReference": text("buyerReference"),
+            "governmentAgency": flag("governmentAgency", False),
+            "defaultShowVat": flag("defaultShowVat", True),
         }
-        for key in (
-            "name",
-            "customerNumber",
-            "surename",
-            "familyname",
-            "titel",
-            "description",
-            "academicTitle",
-            "gender",
-            "name2",
-            "birthday",
-            "vatNumber",
-            "bankAccount",
-            "bankNumber",
-            "taxNumber",
-            "taxOffice",
-            "buyerReference",
-        ):
-            if c.get(key) not in (None, ""):
-                out[key] = str(c[key])
+        if out["category"] is None:
+            del out["category"]  # not reachable through the API (category is required); seeds may omit it
         if _id_of(c.get("parent")) is not None:
             out["parent"] = _ref(_id_of(c.get("parent")), "Contact")
-        if out["category"] is None:
-            del out["category"]
         return out
 
     def _list_contacts(self, request: Request) -> Response:
@@ -1474,14 +1748,18 @@ class SevdeskSandbox(SandboxServer):
             raise _not_found("Contact", contact_id)
         return contact_id
 
-    def _render_address(self, a: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def _render_address(self, a: dict[str, Any], expand_contact: bool = False) -> dict[str, Any]:
+        """An address as in sevdesk-rs_contact_address_list.json (``contact`` a reference) or, answering the POST, as
+        in write_contact_address_create.json (``contact`` fully expanded). No name2/name3/name4 keys: the recordings
+        have none, although the spec lists them."""
+        contact = self.contacts.get(a["contact"]) if expand_contact else None
+        return {
             "id": str(a["id"]),
             "objectName": "ContactAddress",
             "additionalInformation": None,
             "create": a["create"],
             "update": a["update"],
-            "contact": _ref(a["contact"], "Contact"),
+            "contact": self._render_contact(contact) if contact is not None else _ref(a["contact"], "Contact"),
             "street": a.get("street"),
             "zip": a.get("zip"),
             "city": a.get("city"),
@@ -1489,12 +1767,14 @@ class SevdeskSandbox(SandboxServer):
             "category": _ref(a.get("category"), "Category"),
             "name": a.get("name"),
             "sevClient": SEV_CLIENT,
-            "name3": a.get("name3"),
-            "name4": a.get("name4"),
         }
-        if a.get("name2") is not None:
-            out["name2"] = a["name2"]
-        return out
+
+    def _list_contact_addresses(self, request: Request) -> Response:
+        rows = sorted(self.addresses.values(), key=lambda a: a["id"])
+        contact_id = _id_of(request.query_value("contact[id]"))
+        if contact_id is not None:
+            rows = [a for a in rows if a["contact"] == contact_id]
+        return self._page(request, [self._render_address(a) for a in rows])
 
     def _create_contact_address(self, request: Request) -> Response:
         body = self._body(request)
@@ -1518,7 +1798,7 @@ class SevdeskSandbox(SandboxServer):
             "create": now,
             "update": now,
         }
-        return self._ok(self._render_address(self.addresses[address_id]), status=201)
+        return self._ok(self._render_address(self.addresses[address_id], expand_contact=True), status=201)
 
     def _render_communication_way(self, w: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -1534,6 +1814,19 @@ class SevdeskSandbox(SandboxServer):
             "main": _flag(w["main"]),
             "sevClient": SEV_CLIENT,
         }
+
+    def _list_communication_ways(self, request: Request) -> Response:
+        rows = sorted(self.communication_ways.values(), key=lambda w: w["id"])
+        contact_id = _id_of(request.query_value("contact[id]"))
+        if contact_id is not None:
+            rows = [w for w in rows if w["contact"] == contact_id]
+        way_type = request.query_value("type")
+        if way_type:
+            rows = [w for w in rows if w["type"] == way_type]
+        main = request.query_value("main")
+        if main in ("0", "1", "true", "false"):
+            rows = [w for w in rows if w["main"] == (main in ("1", "true"))]
+        return self._page(request, [self._render_communication_way(w) for w in rows])
 
     def _create_communication_way(self, request: Request) -> Response:
         body = self._body(request)
@@ -1576,7 +1869,7 @@ class SevdeskSandbox(SandboxServer):
                     "code": c["code"],
                     "name": c["name"],
                     "nameEn": c.get("nameEn"),
-                    "translationCode": f"COUNTRY_{str(c['code']).upper()}",
+                    "translationCode": c.get("translationCode") or f"COUNTRY_{str(c['code']).upper()}",
                     "locale": c.get("locale"),
                     "priority": str(c.get("priority", 100)),
                 }
