@@ -20,7 +20,45 @@ Decisions where the real API is undocumented (each marked "unverified" in the do
   as ``List<EnumEntry>``. Names are the [CS] enum names (§7); a live account may show renamed states.
 - 429 body: the JSON string WebApiThrottle (the usual ASP.NET Web API throttle) answers with; Retry-After is whole
   seconds >= 1 [S info.description]. Throttled requests do not count against the windows.
+  ``error_response(429, ..., retry_after=None)`` answers without the header (the fault kind ``429bare``).
 - ``includePositions=false`` leaves ``Positions`` and ``AdditionalFees`` null, so a client has to ask for them.
+- Scalar query parameters bind by their plain name only (``page=2``; ``page[0]=2`` is ignored, as ASP.NET binds a
+  simple type); array parameters per ``array_form`` below.
+- CreateInvoice's ``PdfDownloadUrl`` really serves the PDF: ``http://127.0.0.1:<port>/download/invoices/<token>.pdf``,
+  outside ``/api/v1`` and without Billbee authentication or throttling, as a presigned object-store URL
+  (``https://objectstore.billbee.io`` in the php-sdk fixture); the token (``secrets.token_urlsafe``) is new on every
+  call and tied to the order, the bytes are the ones rendered for that call, it stays valid while the sandbox runs
+  (real lifetime unverified, docs §10.4), and an unknown token is a 404. Operation ``download_invoice_pdf``.
+
+Readings the evidence does not settle are switches: constructor keywords, also settable as attributes while the
+sandbox runs (validated on assignment). The default is the strongest evidence:
+- ``invoice_totals`` ``"positions"`` | ``"with_fees"`` (ERRATA Billbee 6): the php-sdk invoice-list fixture has
+  TotalGross/TotalNet 158.76/133.41 = the positions only, 4-decimal position totals and a ShipCost fee of
+  Gross 11.996 / Net 10.08 / VatAmount 1.916 for ShippingCost 12.00; ``"with_fees"`` puts the fees into the totals
+  and keeps every amount in cents (the sandbox's earlier answer). CreateInvoice's totals include the fees either way
+  (php-sdk CreateInvoice fixture 170.76/143.5). Details in ``invoices.py``.
+- ``null_lists`` ``False`` | ``True`` (ERRATA Billbee 7): by default an empty ``ShippingServices`` is rendered
+  ``null``, as in the real page (ithoc); ``True`` renders every empty order list (``Tags``, ``Payments``,
+  ``OrderItems``, ``Comments``, ``ShippingServices``, ``History``, ``ShippingIds``) as ``null`` in GET /orders and
+  GET /orders/{id}. Stored orders are not changed.
+- ``retry_after_header`` ``True`` | ``False`` (ERRATA Billbee 5): the spec promises Retry-After on 429; php-sdk#82
+  reports 429 answers without it. ``False`` drops it from the sandbox's own throttle answers.
+- ``invoice_pdf`` ``"data"`` | ``"url"`` (docs §8.3, [CS] "If the pdf file was not attached as byte[], it can be
+  downloaded from this url"): ``"data"`` sends PDFData (base64) and PdfDownloadUrl, as the php-sdk fixture;
+  ``"url"`` sends PDFData null even with ``includeInvoicePdf=true``.
+- ``create_invoice_on_invoiced`` ``"same"`` | ``"new_number"`` (docs §10.3, unverified): ``"same"`` answers the
+  existing invoice; ``"new_number"`` invoices the order again with the account's next number (the order then carries
+  it, and ``invoices_created`` lists the order).
+- ``invoice_billbee_id`` ``"order"`` | ``"invoice"``: the php-sdk fixture has BillbeeId = BillBeeOrderId; [CS]
+  documents it as "the unique internal id of this invoice", here a stable 15-digit id derived from order id and
+  printed number, different for every invoice.
+- ``paging`` ``True`` | ``False``: the spec and the real /orders page carry ``Paging``; the php-sdk invoice fixture and
+  [CS] (a plain list) have none. ``False`` leaves it out of /orders/invoices, so a client must page while pages are
+  full.
+- ``array_form`` ``"both"`` | ``"indexed"`` | ``"multi"`` (ERRATA Billbee 8): [S] says ``multi``
+  (``orderStateId=3&orderStateId=4``), both SDKs send ``orderStateId[0]=3``; which one the live API binds is not
+  recorded. With one form only, parameters in the other form are silently ignored (the filter does not apply), as an
+  ASP.NET binder that does not recognise them would.
 """
 
 from __future__ import annotations
@@ -28,25 +66,41 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import hmac
 import math
 import re
+import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, get_args, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from local.faults import FaultPlan
 from local.sandbox.base import Request, Response, SandboxServer
-from local.sandbox.invoices import has_invoice, invoice_for, printed_invoice_number, render_invoice_pdf
+from local.sandbox.invoices import (
+    InvoiceTotals,
+    document_totals,
+    has_invoice,
+    invoice_for,
+    money,
+    printed_invoice_number,
+    render_invoice_pdf,
+)
 
 PREFIX = "/api/v1"
 MAX_PAGE_SIZE = 250  # [S] "Defaults to 50, max value is 250"
 INVALID_REQUEST = "Die Anforderung ist ungültig."  # ASP.NET's German 400 text (php-sdk#63, csharp-sdk PR #81)
 AUTH_DENIED = "Authorization has been denied for this request."  # ASP.NET [Authorize] default
-PDF_URL = "https://objectstore.billbee.io/sandbox/invoices/{id}.pdf"  # not served: clients must use PDFData
+DOWNLOAD_PREFIX = "/download/invoices/"  # outside /api/v1, like the object store the php-sdk fixture points at
+NULLABLE_LISTS = ("Tags", "Payments", "OrderItems", "Comments", "ShippingServices", "History", "ShippingIds")
+
+InvoicePdf = Literal["data", "url"]
+OnInvoiced = Literal["same", "new_number"]
+InvoiceBillbeeId = Literal["order", "invoice"]
+ArrayForm = Literal["both", "indexed", "multi"]
 
 # [CS] ApiResult.ErrorCodeEnum (first entries); responses carry ErrorDescription as the name, not the int [EX ithoc].
 ERROR_DESCRIPTIONS = {0: "NoError", 1: "ApiNotActivated", 2: "OrderNotFound", 3: "InvoiceNotCreated"}
@@ -194,15 +248,55 @@ def _period(window: float) -> str:
     return f"{window:g} Seconds"
 
 
+_T = TypeVar("_T")
+
+
+class _Switch(Generic[_T]):
+    """A reading switch: an instance attribute that only takes one of its choices (checked on every assignment)."""
+
+    def __init__(self, choices: tuple[Any, ...]) -> None:
+        self.choices = choices
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.public = name
+        self.private = "_switch_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Switch[_T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> _T: ...
+    def __get__(self, obj: object | None, owner: type) -> _Switch[_T] | _T:
+        if obj is None:
+            return self
+        value: _T = getattr(obj, self.private)
+        return value
+
+    def __set__(self, obj: object, value: _T) -> None:
+        if not any(type(value) is type(choice) and value == choice for choice in self.choices):
+            raise ValueError(f"{self.public} must be one of {self.choices}, not {value!r}")
+        setattr(obj, self.private, value)
+
+
 class BillbeeSandbox(SandboxServer):
     """Billbee ``/api/v1`` on 127.0.0.1 for the endpoints the connector uses (see the module docstring).
 
     Operations (names for FaultPlan rules and ``handled``): list_orders, get_order, create_invoice, list_invoices,
-    add_tags, replace_tags, change_state, list_shops, order_states, payment_types.
+    add_tags, replace_tags, change_state, list_shops, order_states, payment_types, download_invoice_pdf (the
+    PdfDownloadUrl, outside the API).
     """
 
     api = "billbee"
     url_prefix = PREFIX
+
+    # Reading switches (module docstring); the defaults are in __init__.
+    invoice_totals: _Switch[InvoiceTotals] = _Switch(get_args(InvoiceTotals))
+    null_lists: _Switch[bool] = _Switch((False, True))
+    retry_after_header: _Switch[bool] = _Switch((True, False))
+    invoice_pdf: _Switch[InvoicePdf] = _Switch(get_args(InvoicePdf))
+    create_invoice_on_invoiced: _Switch[OnInvoiced] = _Switch(get_args(OnInvoiced))
+    invoice_billbee_id: _Switch[InvoiceBillbeeId] = _Switch(get_args(InvoiceBillbeeId))
+    paging: _Switch[bool] = _Switch((True, False))
+    array_form: _Switch[ArrayForm] = _Switch(get_args(ArrayForm))
 
     def __init__(
         self,
@@ -220,12 +314,29 @@ class BillbeeSandbox(SandboxServer):
         clock: Callable[[], float] = time.monotonic,
         pdf_renderer: Callable[[dict[str, Any]], bytes] | None = None,
         wall_clock: Callable[[], datetime] = berlin_now,
+        invoice_totals: InvoiceTotals = "positions",
+        null_lists: bool = False,
+        retry_after_header: bool = True,
+        invoice_pdf: InvoicePdf = "data",
+        create_invoice_on_invoiced: OnInvoiced = "same",
+        invoice_billbee_id: InvoiceBillbeeId = "order",
+        paging: bool = True,
+        array_form: ArrayForm = "both",
     ) -> None:
         """``orders``: raw ``GET /orders`` Data items (deep-copied). ``shops``: ShopAccountReadApiModel dicts, or None
         to derive them from ``Seller``. ``rate_limits=False`` switches off every throttle, the per-order ones included.
         ``clock`` drives the throttle windows (monotonic seconds); ``wall_clock`` (an addition to the brief) gives the
-        naive local time Billbee stamps into LastModifiedAt/InvoiceDate."""
+        naive local time Billbee stamps into LastModifiedAt/InvoiceDate. The keywords after it are the reading
+        switches of the module docstring (attributes too, changeable while the sandbox runs)."""
         super().__init__(faults=faults, hold_seconds=hold_seconds)
+        self.invoice_totals = invoice_totals
+        self.null_lists = null_lists
+        self.retry_after_header = retry_after_header
+        self.invoice_pdf = invoice_pdf
+        self.create_invoice_on_invoiced = create_invoice_on_invoiced
+        self.invoice_billbee_id = invoice_billbee_id
+        self.paging = paging
+        self.array_form = array_form
         self.api_key = api_key
         self.username = username
         self.password = password
@@ -239,7 +350,9 @@ class BillbeeSandbox(SandboxServer):
         for order in orders:
             self._store(order)
         self._shops = copy.deepcopy(shops) if shops is not None else None
-        self.invoices_created: list[int] = []  # ids whose invoice CreateInvoice had to *create* (must stay empty)
+        # ids whose invoice CreateInvoice had to *create* (must stay empty), "new_number" re-invoicing included
+        self.invoices_created: list[int] = []
+        self._pdf_downloads: dict[str, tuple[int, bytes]] = {}  # PdfDownloadUrl token -> (order id, PDF bytes)
         self.handled: Counter[str] = Counter()  # requests that reached a handler, per operation
         self._windows = _Windows()
         self._register_routes()
@@ -280,9 +393,11 @@ class BillbeeSandbox(SandboxServer):
     # -- SandboxServer hooks ---------------------------------------------------------------------------------------
     def error_response(self, status: int, message: str, *, retry_after: int | None = None) -> Response:
         if status == 429:
-            # WebApiThrottle answers the quota message as a JSON string plus Retry-After in seconds.
-            seconds = max(1, int(retry_after or 1))
-            return Response(429, message, headers={"Retry-After": str(seconds)})
+            # WebApiThrottle answers the quota message as a JSON string plus Retry-After in seconds; without a value
+            # there is no header (ERRATA Billbee 5: php-sdk#82 reports such answers).
+            if retry_after is None:
+                return Response(429, message)
+            return Response(429, message, headers={"Retry-After": str(max(1, int(retry_after)))})
         if status == 401:
             return Response(401, {"Message": AUTH_DENIED})
         route_miss = re.fullmatch(r"No route for (\S+) (\S+)", message)
@@ -297,7 +412,10 @@ class BillbeeSandbox(SandboxServer):
         return Response(status, {"Message": message})
 
     def authenticate(self, request: Request) -> Response | None:
-        """Both the developer key header and Basic auth with the merchant's API password (§1), else 401."""
+        """Both the developer key header and Basic auth with the merchant's API password (§1), else 401. The
+        PdfDownloadUrl is outside the API: its token is the only credential (a presigned URL)."""
+        if request.path.startswith(DOWNLOAD_PREFIX):
+            return None
         key_ok = hmac.compare_digest(request.headers.get("x-billbee-api-key", ""), self.api_key)
         if key_ok and self._basic_auth_ok(request.headers.get("authorization", "")):
             return None
@@ -315,7 +433,7 @@ class BillbeeSandbox(SandboxServer):
 
     def throttle(self, request: Request, operation: str) -> Response | None:
         """2/s per endpoint and 10/s per (API key + user), plus the per-resource throttles of [S] (§2)."""
-        if not self.rate_limits or operation == "unknown":
+        if not self.rate_limits or operation in ("unknown", "download_invoice_pdf"):
             return None
         caller = (self.api_key, self.username)  # authenticate() already pinned the request to these
         checks: list[tuple[tuple[Any, ...], int, float]] = [
@@ -339,7 +457,8 @@ class BillbeeSandbox(SandboxServer):
             if blocked:
                 wait, limit, window = max(blocked)
                 message = f"API calls quota exceeded! maximum admitted {limit} per {_period(window)}."
-                return self.error_response(429, message, retry_after=math.ceil(wait))
+                retry_after = math.ceil(wait) if self.retry_after_header else None
+                return self.error_response(429, message, retry_after=retry_after)
             for key, _limit, _window in checks:
                 self._windows.record(key, now)
         return None
@@ -357,6 +476,7 @@ class BillbeeSandbox(SandboxServer):
         self._add("GET", r"/shopaccounts", "list_shops", self._list_shops)
         self._add("GET", r"/enums/orderstates", "order_states", self._order_states)
         self._add("GET", r"/enums/paymenttypes", "payment_types", self._payment_types)
+        self.route("GET", re.escape(DOWNLOAD_PREFIX) + r"(?P<token>[^/]*)", "download_invoice_pdf", self._download_pdf)
 
     def _add(self, method: str, path: str, operation: str, handler: Callable[[Request], Response]) -> None:
         def run(request: Request) -> Response:
@@ -381,31 +501,51 @@ class BillbeeSandbox(SandboxServer):
         if min_id is not None:
             predicates.append(lambda order: int(order["BillBeeOrderId"]) >= min_id)
         selected = [self._orders[key] for key in sorted(self._orders) if all(p(self._orders[key]) for p in predicates)]
-        return _paged([copy.deepcopy(order) for order in selected], page, page_size)
+        return _paged([self._render_order(order) for order in selected], page, page_size)
 
     def _get_order(self, request: Request) -> Response:
         _int(request, "articleTitleSource", 0, low=0, high=3)
-        return _ok(copy.deepcopy(self._order_for(request)))
+        return _ok(self._render_order(self._order_for(request)))
 
     def _create_invoice(self, request: Request) -> Response:
         order = self._order_for(request)
         include_pdf = _bool(request, "includeInvoicePdf", False)
         _int(request, "templateId", None)
         _int(request, "sendToCloudId", None)
-        if not has_invoice(order):
+        if not has_invoice(order) or self.create_invoice_on_invoiced == "new_number":
             self._issue_invoice(order)  # what the real call does: it *creates* the invoice (pitfall #16)
-        invoice = invoice_for(order)
-        pdf = base64.b64encode(self.pdf_renderer(copy.deepcopy(order))).decode("ascii") if include_pdf else None
+        total_gross, total_net = document_totals(order)
+        pdf = self.pdf_renderer(copy.deepcopy(order))
+        token = secrets.token_urlsafe(24)
+        self._pdf_downloads[token] = (int(order["BillBeeOrderId"]), pdf)
+        pdf_data = base64.b64encode(pdf).decode("ascii") if include_pdf and self.invoice_pdf == "data" else None
         return _ok(
             {
                 "OrderNumber": order.get("OrderNumber"),
                 "InvoiceNumber": printed_invoice_number(order),
-                "PDFData": pdf,
+                "PDFData": pdf_data,
                 "InvoiceDate": order.get("InvoiceDate"),
-                "TotalGross": invoice["TotalGross"],
-                "TotalNet": invoice["TotalNet"],
-                "PdfDownloadUrl": PDF_URL.format(id=order["BillBeeOrderId"]),
+                "TotalGross": money(total_gross),
+                "TotalNet": money(total_net),
+                "PdfDownloadUrl": f"{self._root_url()}{DOWNLOAD_PREFIX}{token}.pdf",
             }
+        )
+
+    def _download_pdf(self, request: Request) -> Response:
+        """The PdfDownloadUrl: the PDF rendered for that CreateInvoice call; an unknown token is the object store's
+        404 (S3 style, XML)."""
+        self.handled["download_invoice_pdf"] += 1
+        name = request.params.get("token", "")
+        entry = self._pdf_downloads.get(name.removesuffix(".pdf")) if name.endswith(".pdf") else None
+        if entry is None:
+            body = b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code></Error>'
+            return Response(404, body, content_type="application/xml")
+        order_id, pdf = entry
+        return Response(
+            200,
+            pdf,
+            headers={"Content-Disposition": f'attachment; filename="invoice-{order_id}.pdf"'},
+            content_type="application/pdf",
         )
 
     def _list_invoices(self, request: Request) -> Response:
@@ -422,12 +562,14 @@ class BillbeeSandbox(SandboxServer):
         selected.sort(key=lambda order: (_order_time(order, "InvoiceDate") or datetime.min, order["BillBeeOrderId"]))
         invoices = []
         for order in selected:
-            invoice = invoice_for(order)
+            invoice = invoice_for(order, totals=self.invoice_totals)
+            if self.invoice_billbee_id == "invoice":
+                invoice["BillbeeId"] = _invoice_id(order)
             if not include_positions:
                 invoice["Positions"] = None
                 invoice["AdditionalFees"] = None
             invoices.append(invoice)
-        return _paged(invoices, page, page_size)
+        return _paged(invoices, page, page_size, with_paging=self.paging)
 
     def _add_tags(self, request: Request) -> Response:
         """[S]: "When a tag is already attached, it is ignored. Tags are not case sensitive." (pitfall #19)."""
@@ -493,6 +635,18 @@ class BillbeeSandbox(SandboxServer):
             raise _NotFound(raw)
         return order
 
+    def _render_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        """An order as GET /orders and GET /orders/{id} send it: a copy, empty lists as ``null`` per ``null_lists``."""
+        rendered = copy.deepcopy(order)
+        for name in NULLABLE_LISTS if self.null_lists else ("ShippingServices",):
+            if rendered.get(name) == []:
+                rendered[name] = None
+        return rendered
+
+    def _root_url(self) -> str:
+        """``http://127.0.0.1:<port>``: the sandbox's own host, where the PdfDownloadUrl is served."""
+        return self.base_url.removesuffix(PREFIX)
+
     def _touch(self, order: dict[str, Any]) -> None:
         order["LastModifiedAt"] = format_billbee_datetime(self.wall_clock())
 
@@ -530,13 +684,14 @@ class BillbeeSandbox(SandboxServer):
     def _common_filters(self, request: Request) -> list[Callable[[dict[str, Any]], bool]]:
         """shopId[], orderStateId[], tag[] + excludeTags: shared by /orders and /orders/invoices."""
         predicates: list[Callable[[dict[str, Any]], bool]] = []
-        shop_ids = set(_int_list(request, "shopId"))
+        form = self.array_form
+        shop_ids = set(_int_list(request, "shopId", form))
         if shop_ids:
             predicates.append(lambda order: (order.get("Seller") or {}).get("BillbeeShopId") in shop_ids)
-        states = set(_int_list(request, "orderStateId"))
+        states = set(_int_list(request, "orderStateId", form))
         if states:
             predicates.append(lambda order: order.get("State") in states)
-        tags = {value.strip().lower() for value in _values(request, "tag") if value.strip()}
+        tags = {value.strip().lower() for value in _values(request, "tag", form) if value.strip()}
         exclude = _bool(request, "excludeTags", False)  # validated even without tags, as ASP.NET binds it anyway
         if tags and exclude:
             predicates.append(lambda order: not (_tags_of(order) & tags))
@@ -545,17 +700,23 @@ class BillbeeSandbox(SandboxServer):
         return predicates
 
 
-# -- query/body binding, ASP.NET style (case-insensitive names, both array forms) -----------------------------------
-def _values(request: Request, name: str) -> list[str]:
-    """All values of ``name`` in the ``name=a&name=b`` [S multi] and the ``name[0]=a`` [CS/PHP] forms."""
+# -- query/body binding, ASP.NET style (case-insensitive names; array forms per ``array_form``) ---------------------
+def _values(request: Request, name: str, form: ArrayForm) -> list[str]:
+    """The values of array parameter ``name``: the ``name=a&name=b`` [S multi] form, the ``name[0]=a`` [CS/PHP] form,
+    or both; keys in a form that is not bound are ignored."""
     indexed = re.compile(re.escape(name) + r"\[\d*\]", re.IGNORECASE)
-    return [value for key, value in request.query if key.lower() == name.lower() or indexed.fullmatch(key)]
+    return [
+        value
+        for key, value in request.query
+        if (form != "indexed" and key.lower() == name.lower()) or (form != "multi" and indexed.fullmatch(key))
+    ]
 
 
 def _first(request: Request, name: str) -> str | None:
-    """The first non-empty value: ASP.NET binds ``name=`` to null for optional parameters."""
-    for value in _values(request, name):
-        if value.strip():
+    """A scalar parameter: the first non-empty value under its plain name (ASP.NET binds ``name=`` to null for
+    optional parameters, and never binds a simple type from ``name[0]``)."""
+    for key, value in request.query:
+        if key.lower() == name.lower() and value.strip():
             return value
     return None
 
@@ -576,8 +737,8 @@ def _int(request: Request, name: str, default: int | None, *, low: int | None = 
     return value
 
 
-def _int_list(request: Request, name: str) -> list[int]:
-    return [_parse_int(name, raw) for raw in _values(request, name) if raw.strip()]
+def _int_list(request: Request, name: str, form: ArrayForm) -> list[int]:
+    return [_parse_int(name, raw) for raw in _values(request, name, form) if raw.strip()]
 
 
 def _bool(request: Request, name: str, default: bool) -> bool:
@@ -666,15 +827,27 @@ def _ok(data: Any) -> Response:
     )
 
 
-def _paged(items: list[Any], page: int, page_size: int) -> Response:
-    """ApiPagedResult<T>: ``Paging`` first, as in [EX ithoc]; an empty result has TotalPages 0."""
+def _paged(items: list[Any], page: int, page_size: int, *, with_paging: bool = True) -> Response:
+    """ApiPagedResult<T>: ``Paging`` first, as in [EX ithoc]; an empty result has TotalPages 0. Without
+    ``with_paging`` the envelope has no ``Paging`` (php-sdk invoice fixture) and only the page's items say more."""
     total = len(items)
     start = (page - 1) * page_size
-    body = {
-        "Paging": {"Page": page, "TotalPages": math.ceil(total / page_size), "TotalRows": total, "PageSize": page_size},
-        "ErrorMessage": None,
-        "ErrorCode": 0,
-        "ErrorDescription": ERROR_DESCRIPTIONS[0],
-        "Data": items[start : start + page_size],
-    }
+    paging = {"Page": page, "TotalPages": math.ceil(total / page_size), "TotalRows": total, "PageSize": page_size}
+    body: dict[str, Any] = {"Paging": paging} if with_paging else {}
+    body.update(
+        {
+            "ErrorMessage": None,
+            "ErrorCode": 0,
+            "ErrorDescription": ERROR_DESCRIPTIONS[0],
+            "Data": items[start : start + page_size],
+        }
+    )
     return Response(200, body)
+
+
+def _invoice_id(order: dict[str, Any]) -> int:
+    """The [CS] reading of ``InvoiceApiModel.BillbeeId`` ("the unique internal id of this invoice"): a 15-digit id,
+    stable for an order and its printed number, different for each invoice (and never the order's id)."""
+    key = f"{order['BillBeeOrderId']}:{printed_invoice_number(order)}".encode()
+    value = 200_000_000_000_000 + int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 10**14
+    return value + 1 if value == order["BillBeeOrderId"] else value

@@ -10,19 +10,34 @@ Money rules (sources in ``shared/docs/billbee-api.md`` §6 and ``billbee-pitfall
   4 margin scheme, whose invoice must not show VAT either; 5 is a sentinel we treat the same).
 - Shipping has no rate in the order model. We follow Billbee's common default "shipping follows the main rate": the
   highest rate among the non-coupon items (``AdditionalFees[Type=ShipCost].VatRate`` in the invoice list).
-- Decimal arithmetic; line totals rounded half-up to cents. The header ``TotalNet`` is rounded from the *unrounded*
-  line nets, which is what Billbee's own fixtures show (CreateInvoice ``TotalNet 143.5`` for 133.4118 + 10.084),
-  so it can differ by a cent from the sum of the rounded position nets, as on a real Billbee invoice.
+- Decimal arithmetic, rounding half-up. Header nets are rounded from the *unrounded* line nets, which is what
+  Billbee's own fixtures show (CreateInvoice ``TotalNet 143.5`` for 133.4118 + 10.084), so they can differ by a cent
+  from the sum of the rounded position nets, as on a real Billbee invoice.
+- Invoice-list totals have two readings (``totals``; ERRATA Billbee 6). ``"positions"`` (the default) is Billbee's
+  own fixture ``php-sdk_get_invoices_response.json`` for the php-sdk order (ShippingCost 12.00 at 19 %):
+  ``TotalGross``/``TotalNet`` 158.76/133.41 are the positions only; position totals carry 4 decimals
+  (``TotalNetValue`` 133.4118, ``TotalVatAmount`` 25.3482); the ShipCost fee has ``Net`` = exact net in cents (10.08),
+  ``VatAmount`` = gross - exact net to 3 decimals (1.916; 4 decimals would give the same here) and ``Gross`` =
+  Net + VatAmount (11.996, *not* the 12.00 charged; for about one amount in 20 it is half a cent *above* the charge,
+  e.g. 3.85 at 19 % -> 3.24 + 0.615 = 3.855, which rounds to the next cent). ``"with_fees"`` is the other reading
+  (totals include the fees, everything in cents, fee ``Gross`` = the amount charged): what the sandbox answered
+  before the fixture was read.
+- ``CreateInvoice`` totals (``document_totals``) include the fees either way: the php-sdk CreateInvoice fixture says
+  170.76/143.5 for the same order.
 """
 
 from __future__ import annotations
 
 import zlib
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
+
+InvoiceTotals = Literal["positions", "with_fees"]
+INVOICE_TOTALS: tuple[InvoiceTotals, ...] = ("positions", "with_fees")
 
 CENT = Decimal("0.01")
 UNIT = Decimal("0.0001")  # per-unit values carry 4 decimals in Billbee's invoice-list fixture (NetValue 11.1176)
+MILLI = Decimal("0.001")  # the fixture's fee VatAmount 1.916 (= 12 - 10.08403)
 INT32_MAX = 2**31 - 1
 
 
@@ -54,14 +69,15 @@ def has_invoice(order: dict[str, Any]) -> bool:
 
 
 def printed_invoice_number(order: dict[str, Any]) -> str:
-    """The number as printed on the invoice: prefix + number + postfix (docs §5; bookkeeping.md "The voucher").
+    """The number as Billbee prints it, in the invoice list and the CreateInvoice answer.
 
-    The php-sdk CreateInvoice fixture prints ``RN-2022-0083`` for prefix ``RN-2022-00``/number 83/postfix ``-xx``,
-    i.e. without the postfix; that fixture is hand-written, and the project's rule is prefix + number + postfix.
+    Billbee's own PHP SDK fixtures print ``RN-2022-0083`` for prefix ``RN-2022-00``, number 83 and postfix ``-xx``
+    (both the invoice list and CreateInvoice): prefix + number, without the postfix. That is the strongest evidence
+    there is, so the sandbox prints it so; the connector takes Billbee's string as it comes either way and never
+    builds the key itself unless Billbee sent none (docs/real-apis.md).
     """
     prefix = order.get("InvoiceNumberPrefix") or ""
-    postfix = order.get("InvoiceNumberPostfix") or ""
-    return f"{prefix}{order.get('InvoiceNumber')}{postfix}"
+    return f"{prefix}{order.get('InvoiceNumber')}"
 
 
 def is_no_vat(order: dict[str, Any]) -> bool:
@@ -138,24 +154,45 @@ def _vat_flags(order: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fee(fee_type: str, gross: Decimal, rate: Decimal) -> tuple[dict[str, Any], Decimal]:
+def _fee(fee_type: str, gross: Decimal, rate: Decimal, totals: InvoiceTotals) -> tuple[dict[str, Any], Decimal]:
+    """One ``AdditionalFees`` entry and its unrounded net. ``"positions"``: the fixture's 11.996/10.08/1.916 for 12.00
+    at 19 % (Gross = Net + VatAmount, so it may miss the charged amount by a few tenths of a cent); ``"with_fees"``:
+    Gross is the amount charged, Net in cents and VatAmount the difference."""
     exact_net = _net_of(gross, rate)
     net = cents(exact_net)
+    if totals == "positions":
+        vat = (gross - exact_net).quantize(MILLI, rounding=ROUND_HALF_UP)
+        shown_gross = net + vat
+    else:
+        vat = gross - net
+        shown_gross = gross
     fee = {
         "Type": fee_type,
-        "Gross": money(gross),
+        "Gross": money(shown_gross),
         "Net": money(net),
-        "VatAmount": money(gross - net),
+        "VatAmount": money(vat),
         "VatRate": money(rate),
     }
     return fee, exact_net
 
 
-def invoice_for(order: dict[str, Any]) -> dict[str, Any]:
+def document_totals(order: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """(TotalGross, TotalNet) of the invoice document, as ``CreateInvoice`` answers them: positions + fees (the php-sdk
+    CreateInvoice fixture: 170.76 / 143.5 for the order whose invoice-list totals are 158.76 / 133.41)."""
+    invoice = invoice_for(order, totals="with_fees")
+    return dec(invoice["TotalGross"]), dec(invoice["TotalNet"])
+
+
+def invoice_for(order: dict[str, Any], *, totals: InvoiceTotals = "positions") -> dict[str, Any]:
     """The ``GET /orders/invoices`` item (InvoiceApiModel) for an invoiced order, always with Positions and
     AdditionalFees (the sandbox drops them unless ``includePositions=true``). Shape: php-sdk fixture
-    ``get_invoices_response.json``; gross of positions + fees equals the order's ``TotalCost`` for consistent orders.
+    ``get_invoices_response.json``. ``totals`` picks the reading (module docstring): ``"positions"`` reproduces the
+    fixture (totals without the fees, 4-decimal position totals, 3-decimal fee amounts; positions + fees equal the
+    order's ``TotalCost`` once rounded to cents); ``"with_fees"`` has cent amounts and totals equal to ``TotalCost``.
     """
+    if totals not in INVOICE_TOTALS:
+        raise ValueError(f"totals must be one of {INVOICE_TOTALS}, not {totals!r}")
+    line_digits = UNIT if totals == "positions" else CENT
     positions: list[dict[str, Any]] = []
     total_gross = Decimal(0)
     exact_net_total = Decimal(0)
@@ -163,7 +200,7 @@ def invoice_for(order: dict[str, Any]) -> dict[str, Any]:
         gross = cents(dec(item.get("TotalPrice")))
         rate = item_vat_rate(order, item)
         exact_net = _net_of(gross, rate)
-        net = cents(exact_net)
+        net = exact_net.quantize(line_digits, rounding=ROUND_HALF_UP)
         quantity = dec(item.get("Quantity"))
         product = item.get("Product") or {}
         positions.append(
@@ -189,24 +226,24 @@ def invoice_for(order: dict[str, Any]) -> dict[str, Any]:
 
     fees: list[dict[str, Any]] = []
     fee_rate = shipping_vat_rate(order)
-    shipping = cents(dec(order.get("ShippingCost")))
-    if shipping:
-        fee, exact_net = _fee("ShipCost", shipping, fee_rate)
+    fee_amounts = [("ShipCost", cents(dec(order.get("ShippingCost"))))]
+    # Order-level surcharge/discount: not in any fixture, so its fee type name is our guess (unverified).
+    fee_amounts.append(("AdjustmentCost", cents(dec(order.get("AdjustmentCost")))))
+    charged = total_gross  # positions + fees: the document's total, whatever the list's totals say
+    for fee_type, amount in fee_amounts:
+        if not amount:
+            continue
+        fee, exact_net = _fee(fee_type, amount, fee_rate, totals)
         fees.append(fee)
-        total_gross += shipping
-        exact_net_total += exact_net
-    adjustment = cents(dec(order.get("AdjustmentCost")))
-    if adjustment:
-        # Order-level surcharge/discount: not in any fixture, so its fee type name is our guess (unverified).
-        fee, exact_net = _fee("AdjustmentCost", adjustment, fee_rate)
-        fees.append(fee)
-        total_gross += adjustment
-        exact_net_total += exact_net
+        charged += amount
+        if totals == "with_fees":
+            total_gross += amount
+            exact_net_total += exact_net
 
     address = order.get("InvoiceAddress") or {}
     customer = order.get("Customer") or {}
     seller = order.get("Seller") or {}
-    order_total = dec(order["TotalCost"]) if order.get("TotalCost") is not None else total_gross
+    order_total = dec(order["TotalCost"]) if order.get("TotalCost") is not None else charged
     customer_number = _customer_number(order)
     return {
         "BillbeeId": order.get("BillBeeOrderId"),
@@ -254,10 +291,10 @@ def render_invoice_pdf(order: dict[str, Any]) -> bytes:
 
     Deterministic for a given order, so tests can compare bytes and sevDesk-side uploads can be matched.
     """
-    invoice = invoice_for(order)
-    total = f"{Decimal(str(invoice['TotalGross'])):.2f} {order.get('Currency') or ''}".strip()
+    total_gross, _ = document_totals(order)
+    total = f"{total_gross:.2f} {order.get('Currency') or ''}".strip()
     lines = [
-        f"Rechnung {invoice['InvoiceNumber']}",
+        f"Rechnung {printed_invoice_number(order)}",
         f"Rechnungsdatum: {order.get('InvoiceDate') or ''}",
         f"Auftrag: {order.get('OrderNumber') or order.get('BillBeeOrderId')}",
         f"Gesamtbetrag: {total}",
