@@ -13,11 +13,14 @@ command line form (``--faults SPEC``) is a comma-separated list of ``api.operati
 Kinds:
 - ``500``, ``502``, ``503``: the request is not applied, the server answers with that status and the API's error body;
 - ``429``: not applied, answered 429 with ``Retry-After`` (seconds, ``retry_after`` of the rule);
+- ``429bare``: not applied, answered 429 without ``Retry-After`` (Billbee does this: ERRATA Billbee 5);
 - ``timeout``: not applied; the server holds the request longer than the client's timeout;
 - ``drop``: not applied; the connection is closed without an answer;
 - ``saved500``: applied, then answered 500 (sevDesk does this: "a 400/500 may still have written the data");
 - ``savedtimeout``: applied, but the answer comes only after the client's timeout;
-- ``saveddrop``: applied, then the connection is closed without an answer.
+- ``saveddrop``: applied, then the connection is closed without an answer;
+- ``latecommit``: held past the client's timeout and closed without an answer; the write is applied ``delay``
+  seconds (default 3) after it arrived, as a server still working on a request the client gave up on would.
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = frozenset({"500", "502", "503", "429", "timeout", "drop", "saved500", "savedtimeout", "saveddrop"})
+KINDS = frozenset(
+    {"500", "502", "503", "429", "429bare", "timeout", "drop", "saved500", "savedtimeout", "saveddrop", "latecommit"}
+)
 APPLIED_KINDS = frozenset({"saved500", "savedtimeout", "saveddrop"})
+LATE_KINDS = frozenset({"latecommit"})  # applied, but only later
+DEFAULT_LATE_COMMIT_SECONDS = 3.0
 
 
 class FaultSpecError(ValueError):
@@ -42,6 +49,7 @@ class FaultRule:
     times: float = 1
     after: int = 0
     retry_after: int = 1
+    delay: float = DEFAULT_LATE_COMMIT_SECONDS  # latecommit: seconds after the request until the write is applied
     probability: float = 1.0
     seen: int = 0
     fired: int = 0

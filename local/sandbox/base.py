@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from local.faults import APPLIED_KINDS, FaultPlan, FaultRule
+from local.faults import APPLIED_KINDS, LATE_KINDS, FaultPlan, FaultRule
 
 REDACTED = "***"
 SECRET_HEADERS = ("authorization", "x-billbee-api-key")
@@ -146,6 +146,11 @@ class SandboxServer:
         self.lock = threading.RLock()  # guards the sandbox's state; handlers run under it
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # "latecommit" faults: writes applied some seconds after the client gave up, on ``late_clock`` (epoch
+        # seconds; the chaos suite moves it with the functions' clocks). Due ones are applied before every request.
+        self.late_clock: Callable[[], float] = time.time
+        self._late_commits: list[tuple[float, Handler, Request]] = []
+        self.late_commits_applied: list[tuple[str, str]] = []  # (operation, path) of each late commit applied
 
     # -- routing -------------------------------------------------------------------------------------------------
     def route(self, method: str, path: str, operation: str, handler: Handler) -> None:
@@ -222,6 +227,32 @@ class SandboxServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # -- late commits --------------------------------------------------------------------------------------------
+    def apply_late_commits(self, *, everything: bool = False) -> int:
+        """Apply the late writes that are due (or all of them); returns how many were applied."""
+        with self.lock:
+            now = self.late_clock()
+            due = [entry for entry in self._late_commits if everything or entry[0] <= now]
+            self._late_commits = [entry for entry in self._late_commits if entry not in due]
+            for _, handler, request in due:
+                try:
+                    response = handler(request)
+                except Exception:  # noqa: BLE001 - a late write that fails is as good as never applied
+                    response = Response(500)
+                if response.status < 400:
+                    self.late_commits_applied.append((request.method, request.path))
+            return len(due)
+
+    def discard_late_commits(self) -> None:
+        with self.lock:
+            self._late_commits.clear()
+            self.late_commits_applied.clear()
+
+    @property
+    def late_commits_pending(self) -> int:
+        with self.lock:
+            return len(self._late_commits)
+
     # -- request handling ----------------------------------------------------------------------------------------
     def _handle(self, http: BaseHTTPRequestHandler) -> None:
         started = time.time()
@@ -233,6 +264,7 @@ class SandboxServer:
         request = Request(http.command, split.path, parse_qsl(split.query, keep_blank_values=True), headers, body)
         route, params, path_known = self.resolve(request.method, request.path)
         request.params = params
+        self.apply_late_commits()
         operation = route.operation if route else "unknown"
         fault: FaultRule | None = None
         response: Response | None = None
@@ -242,7 +274,11 @@ class SandboxServer:
             response = self.error_response(405 if path_known else 404, f"No route for {request.method} {request.path}")
         if response is None:
             fault = self.faults.fault_for(self.api, operation)
-            if fault is not None and fault.kind not in APPLIED_KINDS:
+            if fault is not None and fault.kind in LATE_KINDS and route is not None:
+                with self.lock:
+                    self._late_commits.append((self.late_clock() + fault.delay, route.handler, request))
+                response = Response(status=0)  # never written: held past the client's timeout, then closed
+            elif fault is not None and fault.kind not in APPLIED_KINDS:
                 response = self._fault_response(fault)
         if response is None:
             response = self.throttle(request, operation)
@@ -259,9 +295,9 @@ class SandboxServer:
 
         kind = fault.kind if fault else None
         self._record(request, operation, response, kind, started, t0)
-        if kind in ("timeout", "savedtimeout"):
+        if kind in ("timeout", "savedtimeout", "latecommit"):
             time.sleep(self.hold_seconds)
-        if kind in ("drop", "saveddrop", "timeout", "savedtimeout"):
+        if kind in ("drop", "saveddrop", "timeout", "savedtimeout", "latecommit"):
             # The client has given up (or will see the connection vanish): close without an answer.
             http.close_connection = True
             try:
@@ -274,6 +310,8 @@ class SandboxServer:
     def _fault_response(self, fault: FaultRule) -> Response | None:
         if fault.kind == "429":
             return self.error_response(429, "Too Many Requests", retry_after=fault.retry_after)
+        if fault.kind == "429bare":
+            return self.error_response(429, "Too Many Requests", retry_after=None)
         if fault.kind in ("500", "502", "503"):
             return self.error_response(
                 int(fault.kind), "Service Unavailable" if fault.kind == "503" else "Server Error"
@@ -294,7 +332,7 @@ class SandboxServer:
             query=request.query,
             request_headers=req_headers,
             request_body=_describe_body(request),
-            status=None if fault in ("drop", "saveddrop", "timeout", "savedtimeout") else response.status,
+            status=None if fault in ("drop", "saveddrop", "timeout", "savedtimeout", "latecommit") else response.status,
             response_headers=dict(response.headers),
             response_body=None if isinstance(response.body, bytes) else response.body,
             fault=fault,
