@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -129,7 +129,7 @@ def test_iter_order_pages_collects_every_page_of_a_query(sandbox: BillbeeSandbox
     assert requested_pages == ["1", "2", "3", "4", "5"]
 
 
-def test_filters_are_sent_as_repeated_keys_and_applied_by_billbee(
+def test_filters_are_sent_in_the_sdks_indexed_form_and_applied_by_billbee(
     sandbox: BillbeeSandbox, client: BillbeeClient
 ) -> None:
     pages = list(
@@ -142,12 +142,13 @@ def test_filters_are_sent_as_repeated_keys_and_applied_by_billbee(
         )
     )
     query = sandbox.exchanges[-1].query
-    assert [v for k, v in query if k == "shopId"] == ["1001", "1002"]
-    assert [v for k, v in query if k == "orderStateId"] == ["3", "4"]
+    # Arrays as Billbee's official C# and PHP SDKs send them (ERRATA Billbee 8), never repeated or comma-joined.
+    assert [(k, v) for k, v in query if k.startswith("shopId")] == [("shopId[0]", "1001"), ("shopId[1]", "1002")]
+    assert [(k, v) for k, v in query if k.startswith("orderStateId")] == [("orderStateId[0]", "3"),
+                                                                          ("orderStateId[1]", "4")]
     assert ("minOrderDate", "2026-10-20T00:00:00") in query
-    assert ("tag", "VIP") in query and ("excludeTags", "true") in query
-    # No indexed ("shopId[0]") or comma-joined ("1001,1002") arrays.
-    assert not [k for k, _ in query if "[" in k]
+    assert ("tag[0]", "VIP") in query and ("excludeTags", "true") in query
+    assert not [k for k, _ in query if k in ("shopId", "orderStateId", "tag")]
     assert not [v for _, v in query if "," in v]
     expected = {
         o["BillBeeOrderId"]
@@ -280,7 +281,7 @@ def test_invoice_pdf_refuses_an_order_without_invoice_before_sending_anything(
 ) -> None:
     order = Order.model_validate(UNINVOICED)
     with pytest.raises(RejectedError, match="no invoice"):
-        client.invoice_pdf(order)
+        client.invoice_document(order)
     assert sandbox.exchanges == []  # not a single request: CreateInvoice would have numbered a new invoice
     assert sandbox.invoices_created == []
     assert sandbox.order(order.bill_bee_order_id).get("InvoiceNumber") is None
@@ -290,7 +291,8 @@ def test_invoice_pdf_returns_the_existing_invoice_as_real_pdf_bytes(
     sandbox: BillbeeSandbox, client: BillbeeClient
 ) -> None:
     order = Order.model_validate(INVOICED)
-    document, pdf = client.invoice_pdf(order)
+    document = client.invoice_document(order)
+    pdf = client.invoice_pdf_bytes(order, document)
     assert pdf.startswith(b"%PDF-")
     assert pdf.rstrip().endswith(b"%%EOF")
     assert document.invoice_number == order.printed_invoice_number
@@ -306,3 +308,72 @@ def test_setup_lists_shops_states_and_payment_types(client: BillbeeClient) -> No
     assert states[3] and states[4] and states[7]
     payment_types: dict[int, Any] = {e.id: e.name for e in client.payment_types()}
     assert payment_types[3] == "PayPal"
+
+
+# -- the real API's answers (issue 8, items 2, 3, 4, 6) ----------------------------------------------------------
+def test_null_lists_read_as_empty_and_an_unreadable_order_is_handed_back_not_raised(
+    sandbox: BillbeeSandbox, client: BillbeeClient
+) -> None:
+    sandbox.null_lists = True
+    bad = dict(ORDERS[3], BillBeeOrderId=300000189000001, TotalCost="12,50")  # a number written as German text
+    sandbox.add_order(bad)
+    orders: list[Order] = []
+    unreadable = []
+    for page in client.iter_order_pages(min_order_date=date(2026, 1, 1)):
+        orders += page.items
+        unreadable += page.unreadable
+    assert len(orders) == len(ORDERS)  # every other order, null lists and all
+    assert [u.order_id for u in unreadable] == [300000189000001]
+    assert "TotalCost is '12,50'" in unreadable[0].problem and "not a number" in unreadable[0].problem
+
+
+def test_an_unreadable_single_order_is_a_rejection_naming_the_field(
+    sandbox: BillbeeSandbox, client: BillbeeClient
+) -> None:
+    from connector.errors import UnreadableData
+
+    sandbox.add_order(dict(ORDERS[3], BillBeeOrderId=300000189000002, CreatedAt="gestern"))
+    with pytest.raises(UnreadableData, match="CreatedAt is 'gestern'"):
+        client.get_order(300000189000002)
+
+
+def test_the_invoice_list_is_paged_until_a_short_page_when_paging_is_missing(
+    sandbox: BillbeeSandbox, client: BillbeeClient
+) -> None:
+    sandbox.paging = False
+    template = next(o for o in ORDERS if o.get("InvoiceNumber"))
+    for n in range(260):  # more than one page of 250
+        sandbox.add_order(dict(template, BillBeeOrderId=300000188000000 + n, InvoiceNumber=50_000 + n))
+    invoiced = len([o for o in sandbox.dump_orders() if o.get("InvoiceNumber")])
+    invoices = client.invoices_since(datetime(2020, 1, 1))
+    assert len(invoices) == invoiced > 250
+    pages = [e for e in sandbox.exchanges if e.operation == "list_invoices"]
+    assert [dict(e.query)["page"] for e in pages] == ["1", "2"]
+    assert all("Paging" not in e.response_body for e in pages)
+
+
+def test_a_429_without_retry_after_waits_the_documented_window_of_the_resource(
+    sandbox: BillbeeSandbox, client: BillbeeClient, sleeps: list[float]
+) -> None:
+    sandbox.faults.add(FaultRule("billbee", "get_order", "429bare", times=1))
+    sandbox.faults.add(FaultRule("billbee", "list_orders", "429bare", times=1))
+    client.get_order(INVOICED["BillBeeOrderId"])
+    client.list_orders(page=1, page_size=1)
+    assert sleeps == [10.0, 1.0]  # 6 calls per order per minute; 2 per second per endpoint
+    with pytest.raises(TransientError) as raised:
+        sandbox.faults.add(FaultRule("billbee", "create_invoice", "429bare", times=1))
+        client.invoice_document(Order.model_validate(INVOICED))
+    assert raised.value.status == 429 and raised.value.retry_after == 300.0  # 1 per 5 minutes: the queue waits
+
+
+def test_a_pdf_given_only_as_a_link_is_downloaded_without_billbee_credentials(
+    sandbox: BillbeeSandbox, client: BillbeeClient
+) -> None:
+    sandbox.invoice_pdf = "url"
+    order = Order.model_validate(INVOICED)
+    document = client.invoice_document(order)
+    assert document.pdf_data is None and document.pdf_download_url
+    pdf = client.invoice_pdf_bytes(order, document)
+    assert pdf.startswith(b"%PDF-")
+    [download] = [e for e in sandbox.exchanges if e.operation == "download_invoice_pdf"]
+    assert "authorization" not in download.request_headers and "x-billbee-api-key" not in download.request_headers

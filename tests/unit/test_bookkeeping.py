@@ -250,7 +250,7 @@ def test_one_full_payment_is_booked_as_full_payment_on_the_mapped_account() -> N
     assert payment.key == "payment-77"
 
 
-def test_a_split_payment_is_two_partial_bookings() -> None:
+def test_a_split_payment_books_a_partial_payment_then_the_full_payment_that_completes_it() -> None:
     raw = order(
         PaymentMethod=3,
         Payments=[
@@ -261,7 +261,7 @@ def test_a_split_payment_is_two_partial_bookings() -> None:
     payments = plan(raw).payments
     assert [(p.amount, p.check_account_id, p.booking_type) for p in payments] == [
         (Decimal("19.00"), 5102, PARTIAL_PAYMENT),
-        (Decimal("100.00"), 5101, PARTIAL_PAYMENT),
+        (Decimal("100.00"), 5101, FULL_PAYMENT),  # brings the paid sum up to the total (issue 8, item 11)
     ]
 
 

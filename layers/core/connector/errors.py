@@ -43,3 +43,17 @@ class RejectedError(ApiError):
 
 class NotFoundError(ApiError):
     """The object does not exist (HTTP 404, Billbee ErrorCode 2, sevDesk code 151)."""
+
+
+class UnreadableData(RejectedError):
+    """An answer whose data the connector cannot read (a date that is no date, a number in words, NaN, ...):
+    permanent for this order until the data changes; ``detail`` names the field and the problem."""
+
+
+class Waiting(TransientError):
+    """The order must wait (for another export's lease, for a lost answer to show up): no failure, so it does not
+    use up one of the order's attempts (nor does a 429)."""
+
+
+class OutcomePending(Waiting):
+    """A write whose answer was lost has not shown up yet: look again later, never write again at once."""

@@ -13,14 +13,21 @@ def to_decimal(value: Any) -> Decimal:
     """A JSON number or numeric string as Decimal; floats go through ``str`` so 0.1 stays 0.1."""
     if value is None or value == "":
         return ZERO
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
     try:
-        return Decimal(str(value))
+        if isinstance(value, Decimal):
+            number = value
+        elif isinstance(value, float):
+            number = Decimal(repr(value))
+        else:
+            number = Decimal(str(value).strip())
     except InvalidOperation as exc:
+        # German number text ("12,50") and other prose end here: never guess what the merchant meant.
         raise ValueError(f"not a number: {value!r}") from exc
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
 
 
 def cents(value: Decimal) -> Decimal:

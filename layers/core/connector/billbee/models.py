@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -50,8 +50,16 @@ def parse_billbee_datetime(value: Any) -> datetime | None:
     return parsed.astimezone(BILLBEE_ZONE).replace(tzinfo=None)
 
 
+def _null_list_is_empty(value: Any) -> Any:
+    """Billbee sends ``null`` for an empty list (ERRATA Billbee 7: ``ShippingServices: null`` in a real page)."""
+    return [] if value is None else value
+
+
 BillbeeDateTime = Annotated[datetime | None, BeforeValidator(parse_billbee_datetime)]
 Money = Annotated[Decimal, BeforeValidator(to_decimal)]
+OptionalMoney = Annotated[Decimal | None, BeforeValidator(lambda v: None if v is None else to_decimal(v))]
+T = TypeVar("T")
+NullableList = Annotated[list[T], BeforeValidator(_null_list_is_empty)]
 
 
 class _Model(BaseModel):
@@ -120,7 +128,7 @@ class Payment(_Model):
 
 
 class Order(_Model):
-    bill_bee_order_id: int
+    bill_bee_order_id: Annotated[int, Field(gt=0, lt=2**63)]  # int64; anything else is not an order id
     id: str | None = None
     order_number: str | None = None
     state: int | None = None
@@ -140,15 +148,15 @@ class Order(_Model):
     customer_vat_id: str | None = None
     vat_id: str | None = None
     seller: Seller | None = None
-    order_items: list[OrderItem] = Field(default_factory=list)
+    order_items: NullableList[OrderItem] = Field(default_factory=list)
     shipping_cost: Money = Decimal(0)
-    total_cost: Money = Decimal(0)  # items + shipping, despite the spec (billbee-pitfalls #9)
+    total_cost: OptionalMoney = None  # items + shipping, despite the spec (billbee-pitfalls #9)
     adjustment_cost: Money = Decimal(0)
     paid_amount: Money = Decimal(0)
     currency: str | None = None
     payment_method: int | None = None
-    payments: list[Payment] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    payments: NullableList[Payment] = Field(default_factory=list)
+    tags: NullableList[str] = Field(default_factory=list)
     tax_rate1: Money = Decimal(0)
     tax_rate2: Money = Decimal(0)
     archived_at: BillbeeDateTime = None
@@ -202,8 +210,9 @@ class InvoiceFee(_Model):
 class InvoiceDetails(_Model):
     """One item of ``GET /orders/invoices?includePositions=true`` (InvoiceApiModel)."""
 
-    billbee_id: int | None = None  # = BillBeeOrderId
-    invoice_number: str | None = None
+    billbee_id: int | None = None  # the order id (PHP SDK fixture) or the invoice's own id (C# SDK): invoices.py
+    invoice_number: str | None = None  # as printed: the voucher's duplicate key
+    order_number: str | None = None
     type: str | None = None  # "invoice" | "creditnote"
     invoice_date: BillbeeDateTime = None
     pay_date: BillbeeDateTime = None
@@ -221,7 +230,7 @@ class InvoiceDocument(_Model):
     invoice_number: str | None = None
     pdf_data: str | None = Field(default=None, alias="PDFData")  # base64
     invoice_date: BillbeeDateTime = None
-    total_gross: Money = Decimal(0)
+    total_gross: OptionalMoney = None
     pdf_download_url: str | None = None
 
 

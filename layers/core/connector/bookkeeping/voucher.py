@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from connector.billbee.models import BILLBEE_ZONE as BERLIN
-from connector.billbee.models import InvoiceDetails, Order
-from connector.money import ZERO, cents, rate_key
+from connector.billbee.models import InvoiceDetails, InvoiceFee, Order
+from connector.money import CENT, ZERO, cents, rate_key
 from connector.settings.model import ConnectionSettings, PaymentReconciliation, VoucherDateSource
 
 # Billbee VatMode -> sevDesk revenue taxRule (bookkeeping.md, "Tax rule from Billbee's VatMode").
@@ -41,6 +41,11 @@ RATE_NAMES = {
 }
 FULL_PAYMENT = "FULL_PAYMENT"
 PARTIAL_PAYMENT = "N"  # sevDesk's "partial payment" booking type (sevdesk-api.md §5)
+KNOWN_TAX_INDEXES = (None, 0, 1, 2)  # 0 none, 1 -> TaxRate1, 2 -> TaxRate2 (billbee-api.md §6)
+# The two readings of the invoice list's TotalGross (ERRATA Billbee 6); which one an invoice met is logged.
+TOTAL_WITH_FEES = "TotalGross includes the fees"
+TOTAL_POSITIONS_ONLY = "TotalGross is the positions only (fees extra)"
+TOTAL_FROM_ORDER = "no invoice positions: the order's items and shipping"
 
 
 class BookkeepingProblem(Exception):
@@ -98,6 +103,7 @@ class VoucherPlan:
     payments: tuple[PlannedPayment, ...]
     contact: ContactPlan | None
     notes: tuple[str, ...] = field(default=())
+    total_reading: str = ""  # which reading of Billbee's invoice total this invoice met (logged)
 
 
 @dataclass
@@ -123,6 +129,31 @@ def tax_rule_for(vat_mode: int | None) -> int:
     return rule
 
 
+def fee_amounts(order: Order, invoice: InvoiceDetails) -> list[tuple[InvoiceFee, Decimal]]:
+    """Each fee of the invoice list with the amount the customer was charged for it.
+
+    Billbee's SDK fixture lists a shipping cost of 12.00 as a fee of Gross 11.996 (Net 10.08 rounded to the cent plus
+    VatAmount 1.916 to three decimals), while the order's TotalCost and CreateInvoice's TotalGross carry 12.00
+    (ERRATA Billbee 6). Summing 11.996 per rate and rounding is right for 12.00, but 3.85 would become 3.855 and
+    round to 3.86. So a fee that is the order's shipping (or order-level adjustment) within a cent is booked at the
+    order's own amount; several fees of one kind are taken to the cent when they add up to it; anything else stays
+    as listed, and the totals check names a contradiction."""
+    fees = list(invoice.additional_fees or [])
+    charged = {"shipcost": order.shipping_cost, "adjustmentcost": order.adjustment_cost}
+    amounts: dict[int, Decimal] = {index: fee.gross for index, fee in enumerate(fees)}
+    for kind, amount in charged.items():
+        indexes = [i for i, fee in enumerate(fees) if (fee.type or "").lower() == kind]
+        if not indexes or amount is None:
+            continue
+        listed = sum((fees[i].gross for i in indexes), ZERO)
+        if len(indexes) == 1 and abs(listed - amount) < CENT:
+            amounts[indexes[0]] = cents(amount)
+        elif sum((cents(fees[i].gross) for i in indexes), ZERO) == cents(amount):
+            for i in indexes:
+                amounts[i] = cents(fees[i].gross)
+    return [(fee, amounts[index]) for index, fee in enumerate(fees)]
+
+
 def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[Decimal, _Share]:
     """The invoice's gross per VAT rate, from Billbee's invoice list when it has positions, else from the order.
 
@@ -138,9 +169,9 @@ def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[D
         for position in invoice.positions:
             kind = "Waren" if position.total_gross_value >= 0 else "Rabatt"
             add(position.vat_rate, position.total_gross_value, kind)
-        for fee in invoice.additional_fees or []:
+        for fee, amount in fee_amounts(order, invoice):
             fee_kind = "Versand" if (fee.type or "").lower() == "shipcost" else (fee.type or "Gebühr")
-            add(fee.vat_rate, fee.gross, fee_kind)
+            add(fee.vat_rate, amount, fee_kind)
         return shares
 
     no_vat = (order.vat_mode or 0) != 0
@@ -150,6 +181,11 @@ def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[D
             # "coupon, interpreted as tax-free payment" (Billbee spec): booked at 0 % as the invoice shows it.
             add(ZERO, item.total_price, "Gutschein")
             continue
+        if item.tax_index not in KNOWN_TAX_INDEXES:
+            raise BookkeepingProblem(
+                f"an item carries the unknown Billbee TaxIndex {item.tax_index} (known: 0 none, 1 regular, "
+                "2 reduced rate), so its VAT rate is unknown"
+            )
         rate = ZERO if no_vat else order.rate_for_tax_index(item.tax_index)
         item_rates.add(rate.normalize())
         add(rate, item.total_price, "Waren")
@@ -167,8 +203,45 @@ def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[D
     return shares
 
 
-def plan_voucher(order: Order, invoice: InvoiceDetails | None, settings: ConnectionSettings) -> VoucherPlan:
-    """The voucher, payments and contact that reproduce this order's Billbee invoice."""
+def invoice_total(
+    order: Order, invoice: InvoiceDetails | None, shares: OrderedDict[Decimal, _Share]
+) -> tuple[Decimal, str]:
+    """The voucher total: the invoice's gross per rate, each rounded to the cent as the invoice shows it, checked
+    against Billbee's invoice total under both readings of ``TotalGross`` (with or without the fees; ERRATA Billbee 6)
+    and against the order's ``TotalCost``. Any contradiction is named, never booked approximately."""
+    total = sum((cents(share.gross) for share in shares.values()), ZERO)
+    currency = order.currency or "EUR"
+    reading = TOTAL_FROM_ORDER
+    if invoice is not None and invoice.positions is not None:
+        positions = cents(sum((p.total_gross_value for p in invoice.positions), ZERO))
+        listed = cents(invoice.total_gross)
+        readings = [name for name, value in ((TOTAL_WITH_FEES, total), (TOTAL_POSITIONS_ONLY, positions))
+                    if value == listed]
+        if not readings:
+            raise BookkeepingProblem(
+                f"the invoice positions add up to {positions} {currency} and with the fees to {total} {currency}, "
+                f"but Billbee's invoice total is {listed} {currency}"
+            )
+        reading = readings[0] if len(readings) == 1 else "no fees: both readings agree"
+    elif invoice is not None and invoice.total_gross and cents(invoice.total_gross) != total:
+        raise BookkeepingProblem(
+            f"the order's items and shipping add up to {total} {currency}, but Billbee's invoice total is "
+            f"{cents(invoice.total_gross)} {currency}"
+        )
+    if order.total_cost is not None and cents(order.total_cost) != total:
+        raise BookkeepingProblem(
+            f"the invoice adds up to {total} {currency}, but the order's total (TotalCost) is "
+            f"{cents(order.total_cost)} {currency}; the order and its invoice contradict each other"
+        )
+    return total, reading
+
+
+def plan_voucher(
+    order: Order, invoice: InvoiceDetails | None, settings: ConnectionSettings, *, invoice_number: str | None = None
+) -> VoucherPlan:
+    """The voucher, payments and contact that reproduce this order's Billbee invoice. ``invoice_number`` is the
+    printed number fixed for this order (the voucher's duplicate key); without it, the invoice list's string, and
+    prefix + number + postfix only as the last resort."""
     if not order.has_invoice:
         raise BookkeepingProblem("the order has no invoice yet")
     currency = (order.currency or (invoice.currency if invoice else None) or "EUR").upper()
@@ -179,12 +252,7 @@ def plan_voucher(order: Order, invoice: InvoiceDetails | None, settings: Connect
         )
     tax_rule = tax_rule_for(order.vat_mode)
     shares = gross_by_rate(order, invoice)
-    expected_total = cents(invoice.total_gross if invoice is not None else order.total_cost)
-    total = cents(sum((share.gross for share in shares.values()), ZERO))
-    if total != expected_total:
-        raise BookkeepingProblem(
-            f"the invoice positions add up to {total} {currency} but the invoice total is {expected_total} {currency}"
-        )
+    total, reading = invoice_total(order, invoice, shares)
     positions: list[PlannedPosition] = []
     for rate, share in shares.items():
         if cents(share.gross) == ZERO:
@@ -218,7 +286,8 @@ def plan_voucher(order: Order, invoice: InvoiceDetails | None, settings: Connect
     payments = _plan_payments(order, settings, total, invoice_date, notes)
     return VoucherPlan(
         order_id=order.bill_bee_order_id,
-        invoice_number=(invoice.invoice_number if invoice and invoice.invoice_number else None)
+        invoice_number=invoice_number
+        or (invoice.invoice_number if invoice and invoice.invoice_number else None)
         or order.printed_invoice_number,
         voucher_date=voucher_date,
         delivery_date=delivery_date,
@@ -230,6 +299,7 @@ def plan_voucher(order: Order, invoice: InvoiceDetails | None, settings: Connect
         payments=tuple(payments),
         contact=plan_contact(order) if settings.sevdesk.create_contacts else None,
         notes=tuple(notes),
+        total_reading=reading,
     )
 
 
@@ -252,24 +322,36 @@ def _voucher_date(order: Order, source: VoucherDateSource, invoice_date: datetim
 def _plan_payments(
     order: Order, settings: ConnectionSettings, total: Decimal, invoice_date: datetime, notes: list[str]
 ) -> list[PlannedPayment]:
+    """One booking per Billbee payment, in Billbee's order, never more than the invoice total; the booking that
+    brings the paid sum up to the total is ``FULL_PAYMENT``, the others partial. Whatever is not booked is said."""
     if settings.sevdesk.payment_reconciliation is PaymentReconciliation.SEVDESK:
         return []  # the voucher stays open for sevDesk's own bank matching
+    currency = order.currency or "EUR"
     if total <= ZERO:
         notes.append("credit note: refunds are not booked automatically; the voucher stays open")
         return []
     received: list[tuple[str, Decimal, datetime, int | None]] = []
     for index, payment in enumerate(order.payments):
-        if payment.pay_value <= ZERO:
-            continue
         key = f"payment-{payment.billbee_id}" if payment.billbee_id else f"payment-{index}"
+        amount = cents(payment.pay_value)
+        if amount < ZERO:
+            # A refund: it belongs to a credit note, not to this invoice's voucher.
+            notes.append(
+                f"Billbee records a refund of {-amount} {currency} ({key}); refunds are not booked on the invoice's "
+                "voucher"
+            )
+            continue
+        if amount == ZERO:
+            continue
         when = payment.pay_date or order.payed_at or invoice_date
-        received.append((key, cents(payment.pay_value), when, payment.payment_type or order.payment_method))
-    if not received and order.payed_at is not None:
+        received.append((key, amount, when, payment.payment_type or order.payment_method))
+    if not order.payments and order.payed_at is not None:
         # Real data: PayedAt set, Payments [] and PaidAmount 0.0 (billbee-pitfalls #11): the order is paid in full.
         received.append(("payment-payedat", total, order.payed_at, order.payment_method))
         notes.append("Billbee lists no payment record; the invoice total was booked on the order's paid date")
     if not received:
-        notes.append("no payment is recorded in Billbee; the voucher stays open")
+        if not order.payments:
+            notes.append("no payment is recorded in Billbee; the voucher stays open")
         return []
 
     planned: list[PlannedPayment] = []
@@ -280,18 +362,24 @@ def _plan_payments(
             account = settings.sevdesk.default_check_account_id
         if account is None:
             notes.append(
-                f"payment of {amount} {order.currency or 'EUR'} by payment method {method} has no account mapping "
+                f"payment of {amount} {currency} by payment method {method} has no account mapping "
                 "and default payments are off; it was not booked, so the voucher is not fully paid"
             )
             continue
         if remaining <= ZERO:
-            notes.append(f"payment {key} of {amount} exceeds the invoice total; not booked")
+            notes.append(f"payment {key} of {amount} {currency} exceeds the invoice total; not booked")
             continue
         booked = min(amount, remaining)
+        if booked < amount:
+            notes.append(
+                f"payment {key} of {amount} {currency} exceeds the open amount by {amount - booked} {currency}; "
+                f"{booked} {currency} were booked"
+            )
         remaining -= booked
-        planned.append(PlannedPayment(key, booked, when, account, method, PARTIAL_PAYMENT))
-    if len(planned) == 1 and planned[0].amount == total:
-        planned[0] = PlannedPayment(**{**planned[0].__dict__, "booking_type": FULL_PAYMENT})
+        booking_type = FULL_PAYMENT if remaining == ZERO else PARTIAL_PAYMENT
+        planned.append(PlannedPayment(key, booked, when, account, method, booking_type))
+    if planned and remaining > ZERO:
+        notes.append(f"{remaining} {currency} of the invoice are not paid in Billbee; the voucher stays partly open")
     return planned
 
 
@@ -366,8 +454,8 @@ def check_against_guidance(plan: VoucherPlan, guidance: list[dict[str, Any]]) ->
             )
 
 
-def _berlin_midnight(day: date) -> str:
-    return datetime(day.year, day.month, day.day, tzinfo=BERLIN).isoformat()
+def german_date(day: date) -> str:
+    return day.strftime("%d.%m.%Y")
 
 
 def _number(value: Decimal) -> int | float:
@@ -380,9 +468,9 @@ def save_voucher_body(plan: VoucherPlan, *, filename: str | None, contact_id: st
     voucher: dict[str, Any] = {
         "objectName": "Voucher",
         "mapAll": True,
-        "voucherDate": plan.voucher_date.strftime("%d.%m.%Y"),
-        # voucherDate in sevDesk's documented "dd.mm.yyyy" (ERRATA sevDesk 3); deliveryDate as the spec's date-time.
-        "deliveryDate": _berlin_midnight(plan.delivery_date),
+        # Both dates in sevDesk's "dd.mm.yyyy", the form working clients send (ERRATA sevDesk 3).
+        "voucherDate": german_date(plan.voucher_date),
+        "deliveryDate": german_date(plan.delivery_date),
         "description": plan.invoice_number,
         "status": 100,
         "creditDebit": "D",  # revenue; "C" would be an expense (sevdesk-pitfalls #1)
@@ -418,7 +506,9 @@ def book_amount_body(payment: PlannedPayment) -> dict[str, Any]:
     """``PUT /Voucher/{id}/bookAmount`` on an offline account: no checkAccountTransaction (sevdesk-api.md §5)."""
     return {
         "amount": _number(payment.amount),  # positive: money flows in on a revenue voucher
-        "date": payment.date.replace(tzinfo=BERLIN).isoformat(),  # Billbee's naive times are Berlin wall time
+        # Billbee's naive times are Berlin wall time; RFC 3339 without fractions, as working clients send (ERRATA
+        # sevDesk 3: fractional seconds are unproven).
+        "date": payment.date.replace(tzinfo=BERLIN, microsecond=0).isoformat(),
         "type": payment.booking_type,
         "checkAccount": {"id": payment.check_account_id, "objectName": "CheckAccount"},
         "createFeed": True,
