@@ -43,7 +43,10 @@ EXPORT_VISIBILITY_SECONDS = 720  # template.yaml ExportQueue VisibilityTimeout: 
 MAX_BACKOFF_SECONDS = 900  # connector/config.py retry_max_seconds: the longest a failed message stays away
 # The timings of the deployed functions (connector/config.py defaults), which the poller's containers use: a lease
 # outlives an invocation, and a failed message's back-off (30 s doubling, at most 900 s) is set by the handler.
-AWS_TIMINGS = {"LEASE_SECONDS": "150", "RETRY_BASE_SECONDS": "30", "RETRY_MAX_SECONDS": "900"}
+AWS_TIMINGS = {
+    "LEASE_SECONDS": "150", "RETRY_BASE_SECONDS": "30", "RETRY_MAX_SECONDS": "900",
+    "UNKNOWN_RECHECK_SECONDS": "60", "UNKNOWN_SETTLE_SECONDS": "900",
+}
 WAVE_SECONDS = max(EXPORT_VISIBILITY_SECONDS, MAX_BACKOFF_SECONDS)  # between two waves, every parked one is due
 HOUR = 3600
 HIDE_SECONDS = 3600  # real seconds a received message stays hidden; the poller makes it visible again itself
@@ -89,6 +92,7 @@ class TimeMachine:
     def __init__(self) -> None:
         self.offset = 0.0
         self._stores: list[Any] = []
+        self._sandboxes: list[Any] = []
         self._saved_modules: list[tuple[ModuleType, Any]] = []
 
     def epoch(self) -> float:
@@ -112,6 +116,10 @@ class TimeMachine:
 
         self.attach(stack.runtime.store)
         self.attach(stack.export_runtime.store)
+        # The sandboxes' late commits happen on the same clock as the functions' waits for them.
+        for sandbox in (stack.billbee, stack.sevdesk):
+            sandbox.late_clock = self.epoch
+            self._sandboxes.append(sandbox)
         for module in (secrets_module, runtime_module):
             self._saved_modules.append((module, module.__dict__["time"]))
             setattr(module, "time", _ShiftedTime(self))  # noqa: B010 - the module's global, by name
@@ -124,6 +132,9 @@ class TimeMachine:
             store.epoch = _time.time
             store.clock = utc_now
         self._stores.clear()
+        for sandbox in self._sandboxes:
+            sandbox.late_clock = _time.time
+        self._sandboxes.clear()
         for module, original in self._saved_modules:
             setattr(module, "time", original)  # noqa: B010
         self._saved_modules.clear()
@@ -147,7 +158,7 @@ def _kill_points() -> list[tuple[type, str]]:
         (SevdeskClient, "create_contact"),
         (SevdeskClient, "add_contact_address"),
         (SevdeskClient, "add_contact_email"),
-        (BillbeeClient, "invoice_pdf"),
+        (BillbeeClient, "invoice_document"),
         (BillbeeClient, "add_tags"),
     ]
 
@@ -542,6 +553,8 @@ def reset(stack: LocalStack, orders: list[dict[str, Any]], connection: dict[str,
     stack.sevdesk.api_token = stack.credentials["sevdeskApiToken"]
     stack.sevdesk.bookkeeping_version = "2.0"
     stack.sevdesk.reset()
+    for sandbox in (stack.billbee, stack.sevdesk):
+        sandbox.discard_late_commits()  # a late write of the previous merchant must not land in this one
     dynamodb = aws_client(stack, "dynamodb")
     table = stack.env["TABLE_NAME"]
     kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "PK, SK"}
@@ -623,6 +636,7 @@ def check_books(  # noqa: C901 - one list of invariants reads best in one place
     from connector.bookkeeping.voucher import BookkeepingProblem, plan_voucher
     from connector.pipeline.filters import matches_filters
     from connector.store.records import ExportState
+    from local.sandbox.invoices import printed_invoice_number
 
     books = Books()
     problems = books.problems
@@ -656,7 +670,8 @@ def check_books(  # noqa: C901 - one list of invariants reads best in one place
     for raw in stack.billbee.dump_orders():
         order_id = raw["BillBeeOrderId"]
         order = Order.model_validate(raw)
-        number = order.printed_invoice_number if order.has_invoice else None
+        # The number as Billbee prints it (its own string): the voucher's duplicate key.
+        number = printed_invoice_number(raw) if order.has_invoice else None
         if number:
             numbers[number] = order_id
         record = records.get(order_id)
@@ -688,7 +703,8 @@ def check_books(  # noqa: C901 - one list of invariants reads best in one place
         if record.order.get("InvoiceNumber"):
             try:
                 invoice = InvoiceDetails.model_validate(record.invoice) if record.invoice else None
-                plan = plan_voucher(Order.model_validate(record.order), invoice, settings)
+                plan = plan_voucher(Order.model_validate(record.order), invoice, settings,
+                                    invoice_number=record.invoice_number)
             except BookkeepingProblem:
                 plan = None
         for voucher in vouchers:

@@ -68,6 +68,7 @@ class LocalRun:
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = LocalState(Path(args.state) if args.state else None)
         self.faults = FaultPlan(rules=parse_fault_spec(args.faults), seed=args.seed)
+        self.opened_filters: str | None = None
 
     def _credentials(self) -> dict[str, str]:
         stored = self.state.load("credentials.json")
@@ -92,12 +93,37 @@ class LocalRun:
 
         return sample_orders()
 
+    def _connection(self, orders: list[dict[str, Any]]) -> dict[str, Any]:
+        """The connection: ``--connection``, else the sample one. With ``--orders`` and no ``--connection``, the
+        sample connection's filters are opened to the file's orders (its oldest order date, every shop, the states
+        its orders are in), so trying an example file exports its orders; the summary says so."""
+        if self.args.connection:
+            return dict(json.loads(Path(self.args.connection).read_text()))
+        body: dict[str, Any] = json.loads(DEFAULT_CONNECTION.read_text())
+        if not self.args.orders:
+            return body
+        general = body["general"]
+        dates = sorted(str(o.get("CreatedAt"))[:10] for o in orders if isinstance(o, dict) and o.get("CreatedAt"))
+        states = {o.get("State") for o in orders if isinstance(o, dict) and isinstance(o.get("State"), int)}
+        if dates and dates[0] < general["startDate"]:
+            general["startDate"] = dates[0]
+        general["shopIds"] = []
+        general["orderStateIds"] = sorted(set(general["orderStateIds"]) | {s for s in states if 1 <= s <= 17})
+        self.opened_filters = (
+            f"no --connection: the sample connection with its filters opened to {self.args.orders} "
+            f"(start date {general['startDate']}, every shop, states {general['orderStateIds']})"
+        )
+        return body
+
     def run(self) -> int:
         from connector.pipeline.setup import SetupError
 
-        body = json.loads((Path(self.args.connection) if self.args.connection else DEFAULT_CONNECTION).read_text())
+        orders = self._orders()
+        body = self._connection(orders)
+        if self.opened_filters:
+            print(self.opened_filters)
         stack = LocalStack(
-            orders=self._orders(),
+            orders=orders,
             credentials=self._credentials(),
             faults=self.faults,
             bookkeeping_version=self.args.bookkeeping_version,

@@ -97,7 +97,11 @@ class LocalStack:
         sevdesk_state: bytes | None = None,
         table_items: list[dict[str, Any]] | None = None,
         extra_env: dict[str, str] | None = None,
+        billbee_options: dict[str, Any] | None = None,
+        sevdesk_options: dict[str, Any] | None = None,
     ) -> None:
+        """``billbee_options`` / ``sevdesk_options``: the sandboxes' switches for the readings of the real APIs the
+        evidence leaves open (e.g. ``{"invoice_totals": "with_fees"}``); their defaults follow the evidence."""
         from local.sample_shop import sample_shops
         from local.sandbox.billbee import BillbeeSandbox
         from local.sandbox.sevdesk import SevdeskSandbox
@@ -113,12 +117,14 @@ class LocalStack:
             faults=self.faults,
             hold_seconds=LOCAL_HOLD_SECONDS,
             rate_limits=billbee_rate_limits,
+            **(billbee_options or {}),
         )
         self.sevdesk = SevdeskSandbox(
             api_token=self.credentials["sevdeskApiToken"],
             faults=self.faults,
             hold_seconds=LOCAL_HOLD_SECONDS,
             bookkeeping_version=bookkeeping_version,
+            **(sevdesk_options or {}),
         )
         if sevdesk_state is not None:
             self.sevdesk.import_state(sevdesk_state)
@@ -149,6 +155,10 @@ class LocalStack:
                 "LEASE_SECONDS": "8",
                 "RETRY_BASE_SECONDS": "0.5",
                 "RETRY_MAX_SECONDS": "4",
+                # A lost write is searched for again after 1 s and written again after 6 s without a trace (60 s
+                # and 15 min on AWS); the sandboxes' "latecommit" fault applies a write 3 s after it arrived.
+                "UNKNOWN_RECHECK_SECONDS": "1",
+                "UNKNOWN_SETTLE_SECONDS": "6",
                 **self._extra_env,
             }
         )

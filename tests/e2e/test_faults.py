@@ -216,6 +216,63 @@ def test_sevdesk_answering_500_after_every_saved_voucher_still_ends_with_one_vou
     assert world.requests("sevdesk", "save_voucher") == len(FEW)
 
 
+# -- late commits: saved seconds after the client gave up (issue 8, item 9) ------------------------------------------
+@pytest.mark.parametrize("delay", [3.0, 300.0, 850.0])
+def test_a_write_that_commits_after_its_answer_was_lost_is_found_and_never_written_again(
+    world: World, delay: float
+) -> None:
+    """The server finishes saving after the client gave up: 3 s, 5 min or 14 min later. The export never writes
+    again in the invocation that lost the answer, searches after a minute, and writes again only when searches
+    spread over 15 minutes found nothing: so the late voucher, contact and booking are found, not duplicated."""
+    for operation in ("save_voucher", "create_contact", "book_amount"):
+        rule = world.fault("sevdesk", operation, "latecommit", times=2)
+        rule.delay = delay
+    world.poll()
+    world.deliver()
+    world.settle()
+    assert_all_exported(world, world.books())
+    assert world.requests("sevdesk", "save_voucher") == len(FEW)
+    assert world.requests("sevdesk", "book_amount") == PAYMENTS_OF_FEW
+    assert len(world.stack.sevdesk.late_commits_applied) == 6
+    # Waiting for a lost answer is no failed attempt.
+    assert max(r.attempts for r in world.stack.records(CID)) == 1
+
+
+def test_a_write_lost_without_a_trace_is_written_again_only_after_searching_for_fifteen_minutes(world: World) -> None:
+    """Not saved at all (the request timed out before it was applied): the voucher is written again, but only after
+    three searches spread over the window found nothing; one voucher in the end."""
+    world.fault("sevdesk", "save_voucher", "timeout", times=1)
+    world.poll()
+    world.deliver()
+    world.settle()
+    assert_all_exported(world, world.books())
+    assert world.requests("sevdesk", "save_voucher") == len(FEW) + 1
+    searches = [e for e in world.stack.sevdesk.exchanges if e.operation == "list_vouchers"]
+    assert len(searches) == len(FEW) + 3  # one before each first write, three for the lost one
+
+
+def test_a_late_commit_in_the_soak_kinds_is_known_to_the_fault_plan() -> None:
+    from local.faults import KINDS, parse_fault_spec
+
+    assert "latecommit" in KINDS and "429bare" in KINDS
+    assert [r.kind for r in parse_fault_spec("sevdesk.save_voucher=latecommit*2,billbee.get_order=429bare")] == [
+        "latecommit", "429bare"
+    ]
+
+
+# -- 429 without Retry-After (issue 8, item 3) -----------------------------------------------------------------------
+def test_a_429_without_retry_after_waits_billbees_documented_window_and_costs_no_attempt(world: World) -> None:
+    world.fault("billbee", "get_order", "429bare", times=2)  # 6 per order per minute: waits 10 s, inside the call
+    world.fault("billbee", "create_invoice", "429bare", times=2)  # 1 per 5 minutes: back to the queue for 300 s
+    world.poll()
+    world.deliver()
+    world.settle()
+    assert_all_exported(world, world.books())
+    assert world.backoff.waits.count(10.0) == 2  # never a short back-off that would hit the same limit again
+    assert max(r.attempts for r in world.stack.records(CID)) == 1
+    assert world.requests("billbee", "create_invoice") == len(FEW) + 2
+
+
 # -- 429 storms ------------------------------------------------------------------------------------------------------
 def test_429_storms_on_both_apis_are_waited_out_for_retry_after_and_nothing_is_written_twice(world: World) -> None:
     for api, operation in (
@@ -243,7 +300,8 @@ def test_a_retry_after_longer_than_a_function_should_wait_goes_back_to_the_queue
     assert_all_exported(world, world.books())
     assert 600 not in world.backoff.waits  # no function sat ten minutes in a sleep
     assert delivery.item_failures == 2  # the two throttled orders came back after the visibility timeout
-    assert sorted(r.attempts for r in world.stack.records(CID))[-2:] == [2, 2]
+    # Throttling is no failed attempt: nothing was applied, so it never uses up the order's attempts (issue 8, 3).
+    assert sorted(r.attempts for r in world.stack.records(CID)) == [1] * len(FEW)
 
 
 # -- Billbee 5xx on the PDF and on the tag call ----------------------------------------------------------------------

@@ -157,7 +157,26 @@ def test_orders_in_billbees_own_format_are_accepted(tmp_path: Path) -> None:
         o["BillBeeOrderId"]: "EXPORTED" for o in real + fixture
     }
     descriptions = {v["description"] for v in read(tmp_path / "out", "sevdesk.json")["vouchers"]}
-    assert "RN-2022-0083-xx" in descriptions
+    assert "RN-2022-0083" in descriptions  # as Billbee prints it (php-sdk fixtures), not prefix + number + postfix
+
+
+def test_billbees_sdk_fixture_order_is_booked_to_the_cent_with_its_shipping(tmp_path: Path) -> None:
+    """Issue 8: the literal command, no --connection: the sample connection's filters open to the file's order, whose
+    invoice list entry leaves the 11.996 shipping fee out of TotalGross 158.76; the voucher is the 170.76 invoiced."""
+    fixture = SPECS / "billbee-examples" / "php-sdk_get_orders_response.json"
+    code, output = local_run("--orders", str(fixture), "--out", str(tmp_path))
+    assert code == 0, output
+    assert "filters opened" in output
+    [order] = read(tmp_path, "report.json")["orders"]
+    assert order["state"] == "EXPORTED" and order["invoiceNumber"] == "RN-2022-0083"
+    [voucher] = read(tmp_path, "sevdesk.json")["vouchers"]
+    assert voucher["description"] == "RN-2022-0083"
+    assert [(p["taxRate"], p["sumGross"], p["comment"]) for p in voucher["positions"]] == [
+        ("19", "170.76", "Waren und Versand 19 %")
+    ]
+    assert voucher["sumGross"] == "170.76"
+    assert [(b["amount"], b["type"]) for b in voucher["bookings"]] == [("162", "N")]  # 162.00 of 170.76 paid
+    assert any("8.76 EUR" in note for note in order["notes"])
 
 
 def test_a_voucher_saved_but_answered_with_500_is_adopted_not_duplicated(tmp_path: Path) -> None:

@@ -131,6 +131,8 @@ def test_the_poll_handler_returns_one_summary_per_connection_and_queues_the_invo
                 "queued": len(INVOICED),
                 "skipped": len(UNINVOICED),
                 "unchanged": 0,
+                "unreadable": 0,
+                "problems": [],
             }
         ]
     }

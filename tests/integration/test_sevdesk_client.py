@@ -277,3 +277,47 @@ def test_upload_temp_file_sends_the_pdf_as_multipart_field_file(sandbox: Sevdesk
     client.save_voucher(body)
     [voucher] = sandbox.vouchers_with_description("RE-1041")
     assert voucher["document"] is not None  # the uploaded file became the voucher's document
+
+
+# -- the real API's answers (issue 8, items 10 and 12) ----------------------------------------------------------------
+def test_a_voucher_search_pages_with_offset_until_a_short_page(sandbox: SevdeskSandbox, client: SevdeskClient) -> None:
+    client.search_page_size = 2
+    for number in ("RE-1", "RE-10", "RE-11", "RE-12", "RE-13", "RE-100"):  # "RE-1" is a substring of each
+        client.save_voucher(voucher_body(number))
+    assert [v.description for v in client.find_revenue_vouchers("RE-1")] == ["RE-1"]
+    pages = [e for e in sandbox.exchanges if e.operation == "list_vouchers"]
+    assert [dict(e.query)["offset"] for e in pages] == ["0", "2", "4", "6"]  # the last page is empty: short
+    assert client.find_revenue_vouchers("RE-100") != []
+
+
+def test_a_search_that_ends_on_a_full_page_cannot_say_not_there(
+    sandbox: SevdeskSandbox, client: SevdeskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.search_page_size = 1
+    monkeypatch.setattr(sevdesk_client_module, "MAX_SEARCH_PAGES", 2)
+    for number in ("RE-20", "RE-21", "RE-22"):
+        client.save_voucher(voucher_body(number))
+    with pytest.raises(TransientError, match="cannot tell"):
+        client.find_revenue_vouchers("RE-2")  # two full pages, more may follow: "unknown", never "not there"
+
+
+def test_every_request_pins_the_default_resource_version(sandbox: SevdeskSandbox, client: SevdeskClient) -> None:
+    client.bookkeeping_version()
+    client.check_accounts()
+    assert {e.request_headers.get("x-version") for e in sandbox.exchanges} == {"default"}
+
+
+def test_a_british_address_gets_the_united_kingdom_not_england(sandbox: SevdeskSandbox, client: SevdeskClient) -> None:
+    rows = {str(c["id"]): c for c in sandbox.countries if str(c["code"]).lower() == "gb"}
+    assert len(rows) > 1  # ERRATA sevDesk 12: England, Great Britain and United Kingdom
+    chosen = client.country_id("GB")
+    assert chosen is not None and rows[chosen]["nameEn"] == "United Kingdom"
+    assert client.country_id("de") == "1"
+
+
+def test_an_archived_account_is_not_active(sandbox: SevdeskSandbox, client: SevdeskClient) -> None:
+    accounts = {a.id: a for a in client.check_accounts()}
+    offline = next(a for a in accounts.values() if a.is_offline)
+    assert offline.is_active
+    sandbox.archive_check_account(offline.id)
+    assert not {a.id: a for a in client.check_accounts()}[offline.id].is_active

@@ -713,7 +713,8 @@ class ApiApp:
                 ),
                 sevdesk=SevdeskOptions(
                     payment_accounts=[
-                        SevdeskAccount(id=a.id, name=a.name, type=a.type) for a in results["accounts"] if a.is_offline
+                        SevdeskAccount(id=a.id, name=a.name, type=a.type) for a in results["accounts"]
+                        if a.is_offline and a.is_active
                     ],
                     revenue_accounts=[o for o in map(_revenue_option, results["guidance"]) if o is not None],
                 ),
@@ -745,7 +746,8 @@ class ApiApp:
             with interactive_clients(runtime, connection_id, credentials) as (_, sevdesk):
                 try:
                     existing = next(
-                        (a for a in sevdesk.check_accounts() if a.is_offline and a.name.strip() == body.name), None
+                        (a for a in sevdesk.check_accounts()
+                         if a.is_offline and a.is_active and a.name.strip() == body.name), None
                     )
                     account = existing or sevdesk.create_clearing_account(body.name, body.accounting_number)
                 except ApiError as exc:

@@ -24,6 +24,12 @@ class Config:
     rate_limits: bool = True  # shared Billbee rate limiter in DynamoDB
     retry_base_seconds: float = 30.0  # back-off of a failed export message: base x 2^(receives-1) ...
     retry_max_seconds: float = 900.0  # ... capped here
+    # A sevDesk write whose answer was lost may commit later (sevdesk-pitfalls #18): look again after this long ...
+    unknown_recheck_seconds: float = 60.0
+    # ... and write again only after searches spread over this window (at least ``unknown_min_searches``) found
+    # nothing. 15 minutes outlast any request a web server still works on after the client gave up.
+    unknown_settle_seconds: float = 900.0
+    unknown_min_searches: int = 3
 
     @classmethod
     def from_env(cls) -> Config:
@@ -42,4 +48,7 @@ class Config:
             rate_limits=(env.get("BILLBEE_RATE_LIMITS", "on") != "off"),
             retry_base_seconds=float(env.get("RETRY_BASE_SECONDS") or 30),
             retry_max_seconds=float(env.get("RETRY_MAX_SECONDS") or 900),
+            unknown_recheck_seconds=float(env.get("UNKNOWN_RECHECK_SECONDS") or 60),
+            unknown_settle_seconds=float(env.get("UNKNOWN_SETTLE_SECONDS") or 900),
+            unknown_min_searches=int(env.get("UNKNOWN_MIN_SEARCHES") or 3),
         )

@@ -7,21 +7,30 @@ stopped:
 2. contact: the mapped one, or found by customer number, or created (if the connection creates contacts)
    (before the first write the order is read again: its state at the time of the transfer counts)
 3. invoice PDF from Billbee -> ``uploadTempFile``
+   (the ``CreateInvoice`` answer is used only when its number and total are the order's invoice's; the printed
+   number it carries becomes the voucher's duplicate key, fixed once per order)
 4. ``saveVoucher`` - after looking for a voucher with this invoice number first, so an earlier attempt whose answer
    was lost is adopted instead of duplicated
 5. ``bookAmount`` per payment (reconciliation in Billbee) - a lost answer is settled by reading the voucher back
+
+A write whose answer was lost (``saveVoucher``, ``bookAmount``, a contact) is never sent again in the invocation that
+lost it: it may commit seconds later. The export comes back later, searches, and writes again only after searches
+spread over a window found nothing (``outcomes.py``). Waiting for that, like waiting out a 429, uses up no attempt.
 6. tag the order in Billbee (``POST``, never ``PUT``)
 7. ``EXPORTED``
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
+from connector.billbee.invoices import document_problem, match_invoice
 from connector.billbee.models import InvoiceDetails, Order
 from connector.bookkeeping.voucher import (
     BookkeepingProblem,
@@ -29,12 +38,24 @@ from connector.bookkeeping.voucher import (
     VoucherPlan,
     book_amount_body,
     check_against_guidance,
+    german_date,
     plan_voucher,
     save_voucher_body,
 )
-from connector.errors import ApiError, AuthError, NotFoundError, RejectedError, TransientError, UnknownOutcome
+from connector.errors import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    OutcomePending,
+    RejectedError,
+    TransientError,
+    UnknownOutcome,
+    UnreadableData,
+    Waiting,
+)
 from connector.observability import logger
 from connector.pipeline.filters import filter_mismatch
+from connector.pipeline.outcomes import LostWrite, Timing, after_lost_answer, after_search_found_nothing
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.secrets import CredentialsUnavailable
 from connector.settings.model import ConnectionSettings
@@ -43,7 +64,7 @@ from connector.store.records import CLAIMABLE, ExportState, OrderRecord
 
 SUPPORTED_BOOKKEEPING_VERSION = "2.0"
 TEMP_FILE_MAX_AGE = timedelta(hours=1)  # re-upload a PDF whose temp file may have expired before the voucher
-IN_CALL_WRITE_ATTEMPTS = 3
+INVOICE_WINDOW = timedelta(minutes=1)  # the invoice list is searched this far around the order's invoice date
 
 
 class Outcome(StrEnum):
@@ -142,6 +163,11 @@ class Exporter:
             logger.error("connection broken", extra={"connection": settings.connection_id, "reason": reason})
             self._finish(record, owner, ExportState.FAILED, error=reason)
             return Outcome.CONNECTION_ERROR
+        except UnreadableData as exc:
+            return self._finish(
+                record, owner, ExportState.NEEDS_ATTENTION,
+                reason=f"{exc.api} sent data the connector cannot read: {exc.detail}",
+            )
         except RejectedError as exc:
             return self._finish(
                 record, owner, ExportState.NEEDS_ATTENTION, reason=f"rejected by {exc.api}: {exc.detail}"
@@ -151,17 +177,22 @@ class Exporter:
             logger.warning("lost the lease", extra={"order": record.order_id})
             return Outcome.RETRY_LATER
         except (TransientError, NotFoundError) as exc:
+            waiting = isinstance(exc, Waiting) or (isinstance(exc, TransientError) and exc.status == 429)
             if isinstance(exc, TransientError) and exc.retry_after:
                 self.retry_after = exc.retry_after
-            return self._fail(record, owner, str(exc))
+            return self._fail(record, owner, str(exc), counts=not waiting)
         except Exception as exc:  # a bug must not lose the order: it stays FAILED with the error and is retried
             logger.exception("unexpected error during export", extra={"order": record.order_id})
             return self._fail(record, owner, f"internal error: {type(exc).__name__}: {exc}")
 
-    def _fail(self, record: OrderRecord, owner: str, error: str) -> Outcome:
+    def _fail(self, record: OrderRecord, owner: str, error: str, *, counts: bool = True) -> Outcome:
+        """A retryable failure. ``counts=False``: waiting (a 429, a lost answer not settled yet) is no failed
+        attempt, so a throttled or waiting order never runs out of attempts."""
+        if not counts:
+            record.attempts = max(0, record.attempts - 1)
         state = ExportState.FAILED
         reason = None
-        if record.attempts >= self.runtime.config.max_attempts:
+        if counts and record.attempts >= self.runtime.config.max_attempts:
             state = ExportState.NEEDS_ATTENTION
             reason = f"gave up after {record.attempts} attempts; last error: {error}"
         self._finish(record, owner, state, error=error, reason=reason)
@@ -197,6 +228,11 @@ class Exporter:
     def _save(self, record: OrderRecord, owner: str) -> None:
         self.store.save(record, owner=owner)
 
+    @property
+    def _timing(self) -> Timing:
+        config = self.runtime.config
+        return Timing(config.unknown_recheck_seconds, config.unknown_settle_seconds, config.unknown_min_searches)
+
     # -- the steps -----------------------------------------------------------------------------------------------
     def _steps(
         self, settings: ConnectionSettings, clients: ConnectionClients, record: OrderRecord, owner: str
@@ -213,29 +249,48 @@ class Exporter:
                 if mismatch is not None:
                     return self._finish(record, owner, ExportState.SKIPPED, reason=mismatch)
             record.order = fresh.model_dump(mode="json", by_alias=True)
-        order = Order.model_validate(record.order)
+        try:
+            order = Order.model_validate(record.order)
+        except ValueError as exc:  # stored by an earlier version, or changed by hand
+            raise BookkeepingProblem(f"the stored order cannot be read: {exc}") from exc
         if not order.has_invoice:
             # Never invoiced by us: Billbee's CreateInvoice would allocate a number (billbee-pitfalls #16).
             return self._finish(record, owner, ExportState.SKIPPED, reason="the order has no invoice yet")
-        invoice = InvoiceDetails.model_validate(record.invoice) if record.invoice else None
-        plan = plan_voucher(order, invoice, settings)
+        invoice = self._invoice_details(clients, settings, order, record, owner)
+        plan = plan_voucher(order, invoice, settings, invoice_number=record.invoice_number)
+        logger.info("invoice total", extra={"order": order.bill_bee_order_id, "reading": plan.total_reading})
         check_against_guidance(plan, self.runtime.revenue_guidance(clients))
         steps = record.steps
-        record.invoice_number = plan.invoice_number
+        if steps.delivery_date_is_voucher_date or clients.delivery_after_voucher_date_refused:
+            # sevDesk refused a delivery date after the voucher date before (this order, or this connection).
+            plan = _delivery_on_voucher_date(plan)
 
         if plan.contact is not None and steps.contact_id is None:
             steps.contact_id = self._contact(settings, clients, plan, owner)
             self._save(record, owner)
 
         if steps.voucher_id is None and (steps.file_name is None or self._temp_file_stale(steps.file_uploaded_at)):
-            _, pdf = clients.billbee.invoice_pdf(order)
+            document = clients.billbee.invoice_document(order)
+            problem = document_problem(
+                document, order, invoice_number=record.invoice_number, expected_total=plan.total_gross
+            )
+            if problem is not None:
+                raise BookkeepingProblem(problem)
+            if record.invoice_number is None:
+                # The duplicate key, fixed once: Billbee's printed string; prefix + number + postfix only if none.
+                printed = (document.invoice_number or "").strip()
+                record.invoice_number = printed or plan.invoice_number
+                record.invoice_number_source = "createInvoice" if printed else "derived"
+                plan = dataclasses.replace(plan, invoice_number=record.invoice_number)
+            pdf = clients.billbee.invoice_pdf_bytes(order, document)
             steps.file_name = clients.sevdesk.upload_temp_file(f"{_safe_name(plan.invoice_number)}.pdf", pdf)
             steps.file_uploaded_at = datetime.now(UTC).isoformat()
             self._save(record, owner)
+        if record.invoice_number is None:  # the PDF was uploaded by an earlier version that did not fix the key
+            record.invoice_number, record.invoice_number_source = plan.invoice_number, "derived"
 
         if steps.voucher_id is None:
-            steps.voucher_id = self._voucher(clients, plan, record, owner)
-            self._save(record, owner)
+            plan = self._voucher(clients, plan, record, owner)
 
         for payment in plan.payments:
             if payment.key not in steps.bookings:
@@ -250,31 +305,115 @@ class Exporter:
         record.last_error = None
         return self._finish(record, owner, ExportState.EXPORTED)
 
+    def _invoice_details(
+        self, clients: ConnectionClients, settings: ConnectionSettings, order: Order, record: OrderRecord, owner: str
+    ) -> InvoiceDetails | None:
+        """The order's invoice-list item (VAT rates of shipping and fees). The poll or the manual export normally
+        stored it; if not, it is looked up once around the order's invoice date and kept."""
+        if record.invoice:
+            return InvoiceDetails.model_validate(record.invoice)
+        if record.steps.voucher_id is not None or order.invoice_date is None:
+            return None
+        try:
+            invoices = clients.billbee.invoices_since(
+                order.invoice_date - INVOICE_WINDOW, order.invoice_date + INVOICE_WINDOW
+            )
+        except TransientError:
+            if _bookable_without_positions(order, settings):
+                logger.warning("invoice list unavailable; the order's lines share one rate", extra={
+                    "order": order.bill_bee_order_id})
+                return None
+            raise  # the shipping's rate is only in the invoice list: wait for it rather than refuse the order
+        found, how = match_invoice(order, invoices)
+        logger.info("invoice-list item looked up", extra={"order": order.bill_bee_order_id, "matched": how})
+        if found is None:
+            return None
+        record.invoice = found.model_dump(mode="json", by_alias=True)
+        if record.invoice_number is None and found.invoice_number:
+            record.invoice_number, record.invoice_number_source = found.invoice_number, "invoiceList"
+        self._save(record, owner)
+        return found
+
     @staticmethod
     def _temp_file_stale(uploaded_at: str | None) -> bool:
         if not uploaded_at:
             return True
         return datetime.now(UTC) - datetime.fromisoformat(uploaded_at) > TEMP_FILE_MAX_AGE
 
-    def _voucher(self, clients: ConnectionClients, plan: VoucherPlan, record: OrderRecord, owner: str) -> str:
-        """Create the voucher unless one with this invoice number exists: ``description`` is the duplicate key."""
-        body = save_voucher_body(plan, filename=record.steps.file_name, contact_id=record.steps.contact_id)
-        for _ in range(IN_CALL_WRITE_ATTEMPTS):
-            existing = clients.sevdesk.find_revenue_vouchers(plan.invoice_number)
-            if len(existing) > 1:
-                raise BookkeepingProblem(
-                    f"sevDesk already holds {len(existing)} revenue vouchers numbered {plan.invoice_number} "
-                    f"(ids {', '.join(v.id for v in existing)}); remove the duplicates, then retry"
-                )
-            if existing:
-                logger.info("adopting existing voucher", extra={"order": plan.order_id, "voucher": existing[0].id})
-                return existing[0].id
+    def _lost_write(self, record: OrderRecord, owner: str, name: str, exc: UnknownOutcome, what: str) -> OutcomePending:
+        """Record that a write's answer was lost, and the error that makes the message come back later."""
+        decision = after_lost_answer(self.store.epoch(), self._timing)
+        assert decision.lost is not None
+        record.steps.unknown[name] = decision.lost.as_item()
+        self._save(record, owner)
+        logger.warning("write outcome unknown; looking again later",
+                       extra={"order": record.order_id, "write": name, "error": str(exc), "wait": decision.wait})
+        return OutcomePending(
+            "sevdesk", f"{what}: the answer was lost ({exc.detail}); it may still be saved, so sevDesk is searched "
+            f"again in {decision.wait:.0f} s before anything is written again", retry_after=decision.wait,
+        )
+
+    def _may_write(self, record: OrderRecord, owner: str, name: str, what: str) -> None:
+        """A search for an earlier write's result found nothing: return if writing is safe, else wait (raise)."""
+        decision = after_search_found_nothing(
+            LostWrite.from_item(record.steps.unknown.get(name)), self.store.epoch(), self._timing
+        )
+        if decision.write:
+            if name in record.steps.unknown:
+                del record.steps.unknown[name]
+                self._save(record, owner)
+                logger.warning("no trace of a lost write after searching; writing again",
+                               extra={"order": record.order_id, "write": name})
+            return
+        assert decision.lost is not None
+        record.steps.unknown[name] = decision.lost.as_item()
+        self._save(record, owner)
+        raise OutcomePending(
+            "sevdesk", f"{what}: an earlier answer was lost and sevDesk shows no result yet (search "
+            f"{decision.lost.searches}); searching again in {decision.wait:.0f} s", retry_after=decision.wait,
+        )
+
+    def _voucher(self, clients: ConnectionClients, plan: VoucherPlan, record: OrderRecord, owner: str) -> VoucherPlan:
+        """Create the voucher unless one with this invoice number exists: ``description`` is the duplicate key.
+        Returns the plan as written (its delivery date may have become the voucher date)."""
+        what = f"saveVoucher for {plan.invoice_number}"
+        existing = clients.sevdesk.find_revenue_vouchers(plan.invoice_number)
+        if len(existing) > 1:
+            raise BookkeepingProblem(
+                f"sevDesk already holds {len(existing)} revenue vouchers numbered {plan.invoice_number} "
+                f"(ids {', '.join(v.id for v in existing)}); remove the duplicates, then retry"
+            )
+        if existing:
+            logger.info("adopting existing voucher", extra={"order": plan.order_id, "voucher": existing[0].id})
+            record.steps.unknown.pop("voucher", None)
+            record.steps.voucher_id = existing[0].id
+            self._save(record, owner)
+            return plan
+        self._may_write(record, owner, "voucher", what)
+        try:
             try:
-                return clients.sevdesk.save_voucher(body).id
-            except UnknownOutcome as exc:
-                logger.warning("saveVoucher outcome unknown; looking it up", extra={"order": plan.order_id,
-                                                                                    "error": str(exc)})
-        raise TransientError("sevdesk", f"saveVoucher for {plan.invoice_number}: outcome still unknown")
+                voucher = clients.sevdesk.save_voucher(
+                    save_voucher_body(plan, filename=record.steps.file_name, contact_id=record.steps.contact_id)
+                )
+            except RejectedError as exc:
+                if not _refuses_late_delivery(exc, plan):
+                    raise
+                # sevDesk forbids a delivery date after the invoice date on invoices; whether it does on vouchers
+                # is unconfirmed. A 422 wrote nothing, so the voucher is saved again with the voucher date.
+                logger.warning("sevDesk refused a delivery date after the voucher date; using the voucher date",
+                               extra={"order": plan.order_id, "error": exc.detail})
+                clients.delivery_after_voucher_date_refused = True
+                record.steps.delivery_date_is_voucher_date = True
+                self._save(record, owner)
+                plan = _delivery_on_voucher_date(plan)
+                voucher = clients.sevdesk.save_voucher(
+                    save_voucher_body(plan, filename=record.steps.file_name, contact_id=record.steps.contact_id)
+                )
+        except UnknownOutcome as exc:
+            raise self._lost_write(record, owner, "voucher", exc, what) from exc
+        record.steps.voucher_id = voucher.id
+        self._save(record, owner)
+        return plan
 
     def _book(
         self, clients: ConnectionClients, plan: VoucherPlan, payment: PlannedPayment, record: OrderRecord, owner: str
@@ -282,27 +421,27 @@ class Exporter:
         steps = record.steps
         voucher_id = steps.voucher_id
         assert voucher_id is not None
-        for _ in range(IN_CALL_WRITE_ATTEMPTS):
-            if payment.key in steps.booking_attempted and self._booking_landed(clients, voucher_id, payment, record):
+        name = f"booking:{payment.key}"
+        what = f"bookAmount {payment.key} for {plan.invoice_number}"
+        if payment.key in steps.booking_attempted:
+            if self._booking_landed(clients, voucher_id, payment, record):
+                steps.unknown.pop(name, None)
                 self._record_booking(record, payment, owner, reconciled=True)
                 return
-            if payment.key not in steps.booking_attempted:
-                steps.booking_attempted.append(payment.key)
-                self._save(record, owner)
-            try:
-                clients.sevdesk.book_amount(voucher_id, book_amount_body(payment))
-            except UnknownOutcome as exc:
-                logger.warning("bookAmount outcome unknown; reading the voucher back",
-                               extra={"order": plan.order_id, "error": str(exc)})
-                continue
-            except RejectedError as exc:
-                if str(exc.code) == "751":  # "voucher already paid": an earlier booking landed
-                    self._record_booking(record, payment, owner, reconciled=True)
-                    return
-                raise
-            self._record_booking(record, payment, owner, reconciled=False)
-            return
-        raise TransientError("sevdesk", f"bookAmount for {plan.invoice_number}: outcome still unknown")
+            self._may_write(record, owner, name, what)
+        else:
+            steps.booking_attempted.append(payment.key)
+            self._save(record, owner)
+        try:
+            clients.sevdesk.book_amount(voucher_id, book_amount_body(payment))
+        except UnknownOutcome as exc:
+            raise self._lost_write(record, owner, name, exc, what) from exc
+        except RejectedError as exc:
+            if str(exc.code) == "751":  # "voucher already paid": an earlier booking landed
+                self._record_booking(record, payment, owner, reconciled=True)
+                return
+            raise
+        self._record_booking(record, payment, owner, reconciled=False)
 
     @staticmethod
     def _booking_landed(
@@ -329,40 +468,96 @@ class Exporter:
         contact = plan.contact
         assert contact is not None
         connection_id = settings.connection_id
-        mapping = self.store.get_contact(connection_id, contact.customer_id)
-        if mapping and mapping.get("contactId"):
-            return str(mapping["contactId"])
+        mapping = self.store.get_contact(connection_id, contact.customer_id) or {}
+        if mapping.get("contactId"):
+            contact_id = str(mapping["contactId"])
+            if mapping.get("detailsPending"):
+                self._contact_details(clients, connection_id, contact.customer_id, contact_id, plan)
+            return contact_id
         lease = self.runtime.config.lease_seconds
         if not self.store.claim_contact(connection_id, contact.customer_id, owner, lease_seconds=lease):
-            raise TransientError(
+            raise Waiting(
                 "store",
                 f"the contact of customer {contact.customer_id} is being created by another export",
                 retry_after=lease / 2,
             )
-        contact_id: str | None = None
-        created_here = False  # our create was sent in this call (its answer may have been lost)
-        for _ in range(IN_CALL_WRITE_ATTEMPTS):
-            contact_id = clients.sevdesk.find_contact(contact.customer_number)
-            if contact_id is not None:
-                break
-            try:
-                created_here = True
-                contact_id = clients.sevdesk.create_contact(contact)
-            except UnknownOutcome:
-                continue
-            break
-        if contact_id is not None and created_here:
-            # Address and e-mail are details: a failure here must not block the voucher or duplicate the contact.
-            try:
-                clients.sevdesk.add_contact_address(contact_id, contact)
-                if contact.email:
-                    clients.sevdesk.add_contact_email(contact_id, contact.email)
-            except ApiError as exc:
-                logger.warning("contact details not saved", extra={"contact": contact_id, "error": str(exc)})
-        if contact_id is None:
-            raise TransientError("sevdesk", f"contact for customer {contact.customer_number}: outcome still unknown")
-        self.store.save_contact(connection_id, contact.customer_id, contact_id)
+        what = f"the contact of customer {contact.customer_number}"
+        # Read again under the lease: another export may have lost a create's answer since.
+        lost = _lost_contact(self.store.get_contact(connection_id, contact.customer_id) or {})
+        found = clients.sevdesk.find_contact(contact.customer_number)
+        if found is not None:
+            # Found: created earlier by us (an answer lost) still needs its details; anyone else's is left as it is.
+            self.store.save_contact(connection_id, contact.customer_id, found, details_pending=lost is not None)
+            if lost is not None:
+                self._contact_details(clients, connection_id, contact.customer_id, found, plan)
+            return found
+        decision = after_search_found_nothing(lost, self.store.epoch(), self._timing)
+        if not decision.write:
+            assert decision.lost is not None
+            self.store.mark_contact_unknown(connection_id, contact.customer_id, decision.lost.since,
+                                            decision.lost.searches)
+            raise OutcomePending(
+                "sevdesk", f"{what}: an earlier answer was lost and sevDesk shows no such contact yet; searching "
+                f"again in {decision.wait:.0f} s", retry_after=decision.wait,
+            )
+        try:
+            contact_id = clients.sevdesk.create_contact(contact)
+        except UnknownOutcome as exc:
+            after = after_lost_answer(self.store.epoch(), self._timing)
+            assert after.lost is not None
+            self.store.mark_contact_unknown(connection_id, contact.customer_id, after.lost.since, 0)
+            logger.warning("contact create outcome unknown; looking again later",
+                           extra={"customer": contact.customer_id, "error": str(exc), "wait": after.wait})
+            raise OutcomePending(
+                "sevdesk", f"{what}: the answer was lost ({exc.detail}); it may still be saved, so sevDesk is "
+                f"searched again in {after.wait:.0f} s before it is created again", retry_after=after.wait,
+            ) from exc
+        self.store.save_contact(connection_id, contact.customer_id, contact_id, details_pending=True)
+        self._contact_details(clients, connection_id, contact.customer_id, contact_id, plan)
         return contact_id
+
+    def _contact_details(
+        self, clients: ConnectionClients, connection_id: str, customer_id: int, contact_id: str, plan: VoucherPlan
+    ) -> None:
+        """Address and e-mail of a contact this connector created. Details: a failure here is logged and never
+        blocks the voucher or duplicates the contact."""
+        contact = plan.contact
+        assert contact is not None
+        try:
+            clients.sevdesk.add_contact_address(contact_id, contact)
+            if contact.email:
+                clients.sevdesk.add_contact_email(contact_id, contact.email)
+        except ApiError as exc:
+            logger.warning("contact details not saved", extra={"contact": contact_id, "error": str(exc)})
+        self.store.save_contact(connection_id, customer_id, contact_id, details_pending=False)
+
+
+def _bookable_without_positions(order: Order, settings: ConnectionSettings) -> bool:
+    try:
+        plan_voucher(order, None, settings)
+    except BookkeepingProblem:
+        return False
+    return True
+
+
+def _lost_contact(mapping: dict[str, Any]) -> LostWrite | None:
+    if mapping.get("unknownSince") is None:
+        return None
+    return LostWrite(float(mapping["unknownSince"]), int(mapping.get("unknownSearches") or 0))
+
+
+def _refuses_late_delivery(exc: RejectedError, plan: VoucherPlan) -> bool:
+    return exc.status == 422 and "deliverydate" in exc.detail.lower() and plan.delivery_date > plan.voucher_date
+
+
+def _delivery_on_voucher_date(plan: VoucherPlan) -> VoucherPlan:
+    if plan.delivery_date <= plan.voucher_date:
+        return plan
+    note = (
+        f"sevDesk refused a delivery date ({german_date(plan.delivery_date)}) after the voucher date; the voucher "
+        f"date {german_date(plan.voucher_date)} was saved as delivery date"
+    )
+    return dataclasses.replace(plan, delivery_date=plan.voucher_date, notes=(*plan.notes, note))
 
 
 def _safe_name(text: str) -> str:

@@ -10,9 +10,12 @@ Each request therefore
 
 1. sorts out, from DynamoDB alone, the orders this connector already exported or is exporting (no Billbee call);
 2. fetches the other orders from Billbee one by one (short timeouts, one retry) while the request's time budget
-   lasts, decides each one (``skippedTagged``, ``unknownOrder``, ``skippedNoInvoice``) and writes the ones to export
-   as ``PENDING`` records carrying the order, the invoice positions, ``setTag`` and ``origin: manual``;
-3. queues those records for the export worker, which exports them exactly as polled ones;
+   lasts and decides each one (``skippedTagged``, ``unknownOrder``, ``skippedNoInvoice``, ``needsAttention`` for an
+   order whose data cannot be read);
+3. fetches the invoice list (positions: the VAT rate of shipping) once for all the orders to export, not once per
+   order (Billbee allows one call per minute per page and ``minInvoiceDate``), writes them as ``PENDING`` records
+   carrying the order, the invoice positions, ``setTag`` and ``origin: manual``, and queues them for the export
+   worker, which exports them exactly as polled ones (and looks up an invoice this request could not match);
 4. answers ``notChecked`` for the orders the budget did not reach (at least one order is always checked, so a caller
    that re-sends the ``resend`` ids until the list is empty always finishes).
 
@@ -31,8 +34,10 @@ from enum import StrEnum
 from typing import Any
 
 from connector.billbee.client import BillbeeClient
-from connector.billbee.models import Order
-from connector.errors import ApiError, AuthError, NotFoundError
+from connector.billbee.invoices import InvoiceIndex
+from connector.billbee.models import InvoiceDetails, Order
+from connector.errors import ApiError, AuthError, NotFoundError, UnreadableData
+from connector.observability import logger
 from connector.pipeline.poll import Poller
 from connector.pipeline.runtime import Runtime
 from connector.settings.model import Credentials
@@ -60,6 +65,7 @@ class ManualOutcome(StrEnum):
     SKIPPED_TAGGED = "skippedTagged"  # onlyUntagged and the order carries the export tag
     SKIPPED_NO_INVOICE = "skippedNoInvoice"  # the connector never creates a Billbee invoice
     UNKNOWN_ORDER = "unknownOrder"  # Billbee has no such order
+    NEEDS_ATTENTION = "needsAttention"  # Billbee's data for it cannot be read; its record says why
     FAILED = "failed"  # Billbee could not be asked (the detail says why); nothing was written
     NOT_CHECKED = "notChecked"  # the request's time budget ran out before this order: send it again
 
@@ -167,6 +173,7 @@ def request_manual_export(
         credentials = runtime.secrets.get(stored.secret_id)
         with interactive_clients(runtime, settings.connection_id, credentials) as (billbee, _):
             checker = _Checker(runtime, stored, billbee, set_tag=set_tag, only_untagged=only_untagged)
+            ready: list[tuple[Order, OrderRecord | None]] = []
             broken: str | None = None
             for index, (order_id, record) in enumerate(to_check):
                 if broken is not None:
@@ -179,12 +186,20 @@ def request_manual_export(
                     )
                 else:
                     try:
-                        decided[order_id] = checker.check(order_id, record)
+                        checked = checker.check(order_id, record)
                     except AuthError as exc:
                         broken = f"Billbee rejected the connection's credentials ({exc}); fix them with PUT"
-                        decided[order_id] = OrderOutcome(order_id, ManualOutcome.FAILED, broken)
-                    if decided[order_id].outcome is ManualOutcome.QUEUED:
-                        queued.append(order_id)
+                        checked = OrderOutcome(order_id, ManualOutcome.FAILED, broken)
+                    if isinstance(checked, Order):
+                        ready.append((checked, record))
+                    else:
+                        decided[order_id] = checked
+            invoices = checker.invoice_index([order for order, _ in ready], deadline=started + time_budget, clock=clock)
+            for order, record in ready:
+                found = invoices.find(order)[0] if invoices is not None else None
+                decided[order.bill_bee_order_id] = checker.write(order, record, found)
+                if decided[order.bill_bee_order_id].outcome is ManualOutcome.QUEUED:
+                    queued.append(order.bill_bee_order_id)
     if queued:
         Poller(runtime).enqueue(settings.connection_id, queued, reason="manual")
     result.outcomes = [decided[order_id] for order_id in dict.fromkeys(order_ids)]
@@ -201,7 +216,8 @@ class _Checker:
         self.set_tag = set_tag
         self.only_untagged = only_untagged
 
-    def check(self, order_id: int, record: OrderRecord | None) -> OrderOutcome:
+    def check(self, order_id: int, record: OrderRecord | None) -> OrderOutcome | Order:
+        """The order's outcome, or the order itself when it is to be exported."""
         tag = self.settings.export_tag
         try:
             order = self.billbee.get_order(order_id)
@@ -209,6 +225,8 @@ class _Checker:
             return OrderOutcome(order_id, ManualOutcome.UNKNOWN_ORDER, f"Billbee has no order {order_id}")
         except AuthError:
             raise
+        except UnreadableData as exc:
+            return self._set_aside(order_id, record, f"Billbee sent order data the connector cannot read: {exc.detail}")
         except ApiError as exc:
             return OrderOutcome(order_id, ManualOutcome.FAILED, f"Billbee could not be asked: {exc}; try again")
         if order.bill_bee_order_id != order_id:
@@ -224,8 +242,48 @@ class _Checker:
                 order_id, ManualOutcome.SKIPPED_NO_INVOICE,
                 "the order has no invoice yet; the connector never creates one (Billbee would allocate a number)",
             )
+        return order
+
+    def _set_aside(self, order_id: int, record: OrderRecord | None, reason: str) -> OrderOutcome:
+        """An order whose data cannot be read gets its own NEEDS_ATTENTION record; the others in the request go on."""
+        if record is None:
+            record = OrderRecord(
+                connection_id=self.settings.connection_id, order_id=order_id, state=ExportState.NEEDS_ATTENTION,
+                order={"BillBeeOrderId": order_id}, origin="manual",
+            )
+        record.state, record.reason = ExportState.NEEDS_ATTENTION, reason
+        try:
+            if record.version == 0:
+                self.store.create_order(record)
+            else:
+                self.store.save(record)
+        except ConflictError:
+            pass  # someone else is working on it; the outcome still says why this request could not
+        return OrderOutcome(order_id, ManualOutcome.NEEDS_ATTENTION, reason)
+
+    def invoice_index(
+        self, orders: list[Order], *, deadline: float, clock: Callable[[], float]
+    ) -> InvoiceIndex | None:
+        """One invoice-list query for every order of the request, from the oldest invoice date to the newest. It
+        stops paging when the request's time is up; an order left unmatched is looked up by its export."""
+        dates = [o.invoice_date for o in orders if o.invoice_date is not None]
+        if not dates:
+            return None
+        items: list[InvoiceDetails] = []
+        try:
+            for item in self.billbee.iter_invoices(min(dates) - INVOICE_WINDOW, max(dates) + INVOICE_WINDOW):
+                items.append(item)
+                if clock() > deadline:
+                    logger.info("manual export: invoice list cut short by the time budget", extra={"items": len(items)})
+                    break
+        except ApiError as exc:
+            # Not fatal: the export worker looks each unmatched invoice up itself.
+            logger.warning("manual export: invoice list unavailable", extra={"error": str(exc)})
+        return InvoiceIndex(items)
+
+    def write(self, order: Order, record: OrderRecord | None, invoice: InvoiceDetails | None) -> OrderOutcome:
+        order_id = order.bill_bee_order_id
         raw = order.model_dump(mode="json", by_alias=True)
-        invoice = self._invoice_details(order)
         if record is None:
             record = OrderRecord(
                 connection_id=self.settings.connection_id, order_id=order_id, state=ExportState.PENDING, order=raw
@@ -235,10 +293,11 @@ class _Checker:
         record.state, record.reason = ExportState.PENDING, None
         record.order = raw
         if invoice is not None:
-            record.invoice = invoice
+            record.invoice = invoice.model_dump(mode="json", by_alias=True)
+            if record.invoice_number is None and invoice.invoice_number:
+                record.invoice_number, record.invoice_number_source = invoice.invoice_number, "invoiceList"
         # Chosen by the user: the poll must not skip it for not matching the connection's filters.
         record.origin, record.set_tag = "manual", self.set_tag
-        record.invoice_number = order.printed_invoice_number
         record.data_hash = data_hash(raw, record.invoice)
         try:
             if record.version == 0:
@@ -253,19 +312,3 @@ class _Checker:
                 order_id, ManualOutcome.IN_PROGRESS, "the order's record changed while it was being queued; try again"
             )
         return OrderOutcome(order_id, ManualOutcome.QUEUED, None, record.steps.voucher_id)
-
-    def _invoice_details(self, order: Order) -> dict[str, Any] | None:
-        """The order's invoice-list entry: its positions carry the VAT rate of shipping (billbee-pitfalls). Without
-        it an order whose lines share one rate is still booked (voucher.py), so a failed lookup is not fatal."""
-        if order.invoice_date is None:
-            return None
-        try:
-            invoices = self.billbee.invoices_since(
-                order.invoice_date - INVOICE_WINDOW, order.invoice_date + INVOICE_WINDOW
-            )
-        except ApiError:
-            return None
-        for invoice in invoices:
-            if invoice.billbee_id == order.bill_bee_order_id and (invoice.type or "invoice") == "invoice":
-                return dict(invoice.model_dump(mode="json", by_alias=True))
-        return None

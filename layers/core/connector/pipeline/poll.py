@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from connector.billbee.invoices import InvoiceIndex
 from connector.billbee.models import Order
+from connector.billbee.problems import UnreadableOrder
 from connector.errors import ApiError, AuthError
 from connector.observability import logger
 from connector.pipeline.export import ConnectionBroken, auth_failure_reason, check_sevdesk_account
-from connector.pipeline.filters import matches_filters
+from connector.pipeline.filters import filter_mismatch
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.secrets import CredentialsUnavailable
 from connector.settings.model import ConnectionSettings
@@ -41,6 +43,8 @@ class PollSummary:
     queued: int = 0
     skipped: int = 0
     unchanged: int = 0
+    unreadable: int = 0  # orders Billbee sent that the connector cannot read (each has its own record)
+    problems: list[str] = field(default_factory=list)  # unreadable orders without a usable id, named here
     billbee_calls: int = 0
     queued_ids: list[int] = field(default_factory=list)
 
@@ -53,15 +57,40 @@ class PollSummary:
             "queued": self.queued,
             "skipped": self.skipped,
             "unchanged": self.unchanged,
+            "unreadable": self.unreadable,
+            "problems": self.problems,
         }
 
 
-def list_candidates(clients: ConnectionClients, settings: ConnectionSettings) -> list[dict[str, Any]]:
+@dataclass
+class Candidates:
+    orders: list[dict[str, Any]]  # readable orders that match the filters, as JSON (parsed, then dumped)
+    unreadable: list[UnreadableOrder]  # orders the models cannot read (Billbee's filters selected them)
+
+
+def unreadable_filter_mismatch(raw: Any, settings: ConnectionSettings) -> bool:
+    """Best effort for an order the models cannot read: leave it out when its readable parts show the connection
+    does not want it (another state, or the export tag), so a bad order outside the filters raises no alarm."""
+    if not isinstance(raw, dict):
+        return False
+    state = raw.get("State")
+    if isinstance(state, int) and state not in settings.general.order_state_ids:
+        return True
+    tags = raw.get("Tags")
+    if isinstance(tags, list):
+        wanted = settings.export_tag.casefold()
+        return any(isinstance(t, str) and t.casefold() == wanted for t in tags)
+    return False
+
+
+def list_candidates(clients: ConnectionClients, settings: ConnectionSettings) -> Candidates:
     general = settings.general
     # Manual orders have no shop, and a shopId filter would drop them (billbee-api.md §10.7, unverified): when they
     # are wanted, list without the shop filter and apply it here.
     shop_filter = general.shop_ids if general.shop_ids and not general.include_manual_orders else None
     raw_orders: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int | str, UnreadableOrder] = {}
+    left_out: dict[str, int] = {}
     for page in clients.billbee.iter_order_pages(
         min_order_date=general.start_date,
         shop_ids=shop_filter,
@@ -70,9 +99,19 @@ def list_candidates(clients: ConnectionClients, settings: ConnectionSettings) ->
         exclude_tags=True,
     ):
         for order in page.items:
-            if matches_filters(order, settings):
+            mismatch = filter_mismatch(order, settings)
+            if mismatch is None:
                 raw_orders[order.bill_bee_order_id] = order.model_dump(mode="json", by_alias=True)
-    return list(raw_orders.values())
+            else:
+                left_out[mismatch.split(",")[0]] = left_out.get(mismatch.split(",")[0], 0) + 1
+        for bad in page.unreadable:
+            if not unreadable_filter_mismatch(bad.raw, settings):
+                unreadable[bad.order_id if bad.order_id is not None else f"page{page.page}-{len(unreadable)}"] = bad
+    if left_out:
+        # Billbee returned orders its own filters should have dropped (the array form not bound, manual orders,
+        # the start date's zone): the connector's filters hold either way; logged so the reading is known.
+        logger.info("orders left out by the connector's own filters", extra={"left_out": left_out})
+    return Candidates(list(raw_orders.values()), list(unreadable.values()))
 
 
 class Poller:
@@ -102,7 +141,7 @@ class Poller:
             clients = self.runtime.clients_for(settings.connection_id, credentials)
             clients.checked_version = None  # re-check each hour: the account may have changed
             check_sevdesk_account(clients)
-            candidates = list_candidates(clients, settings)
+            listed = list_candidates(clients, settings)
         except (AuthError, ConnectionBroken, CredentialsUnavailable) as exc:
             reason = auth_failure_reason(exc) if isinstance(exc, AuthError) else str(exc)
             self.store.set_connection_status(settings.connection_id, "ERROR", reason)
@@ -116,7 +155,9 @@ class Poller:
             logger.error("poll could not list orders", extra={"connection": settings.connection_id, "error": str(exc)})
             return summary
         self.store.set_connection_status(settings.connection_id, "OK", None)
-        summary.listed = len(candidates)
+        candidates = listed.orders
+        summary.listed = len(candidates) + len(listed.unreadable)
+        self._set_aside(settings, listed.unreadable, summary)
 
         # Each candidate's record is read once and handed on (invoice check, upsert, marking it queued).
         records = {
@@ -134,12 +175,46 @@ class Poller:
                 summary.skipped += 1
             else:
                 summary.unchanged += 1
-        self._reconcile_missing(settings, {int(r["BillBeeOrderId"]) for r in candidates}, to_queue)
+        still_listed = {int(r["BillBeeOrderId"]) for r in candidates}
+        still_listed |= {bad.order_id for bad in listed.unreadable if bad.order_id is not None}
+        self._reconcile_missing(settings, still_listed, to_queue)
         self.enqueue(settings.connection_id, to_queue, reason="poll", records=records)
         summary.queued, summary.queued_ids = len(to_queue), to_queue
         self.store.set_cursor(settings.connection_id, self.store.clock(), summary.as_dict())
         logger.info("poll finished", extra=summary.as_dict())
         return summary
+
+    def _set_aside(self, settings: ConnectionSettings, unreadable: list[UnreadableOrder], summary: PollSummary) -> None:
+        """Each order the models cannot read gets its own NEEDS_ATTENTION record naming the problem; the others go
+        on. One without a usable id cannot have a record: it is named in the poll's summary (and the log)."""
+        for bad in unreadable:
+            summary.unreadable += 1
+            reason = f"Billbee sent order data the connector cannot read: {bad.problem}"
+            logger.warning("unreadable order", extra={"connection": settings.connection_id, "order": bad.order_id,
+                                                      "problem": bad.problem})
+            if bad.order_id is None:
+                number = bad.raw.get("OrderNumber") if isinstance(bad.raw, dict) else None
+                summary.problems.append(
+                    f"an order without a usable BillBeeOrderId (order number {number or 'unknown'}): {bad.problem}"
+                )
+                continue
+            raw = bad.raw if isinstance(bad.raw, dict) else {"BillBeeOrderId": bad.order_id, "raw": bad.raw}
+            digest = data_hash(raw, None)
+            record = self.store.get_order(settings.connection_id, bad.order_id)
+            if record is None:
+                record = OrderRecord(
+                    connection_id=settings.connection_id, order_id=bad.order_id, state=ExportState.NEEDS_ATTENTION,
+                    order=raw, reason=reason, data_hash=digest,
+                )
+                self.store.create_order(record)
+                continue
+            if record.state in (ExportState.EXPORTED, ExportState.EXPORTING):
+                continue
+            if record.state is ExportState.NEEDS_ATTENTION and record.data_hash == digest:
+                continue
+            record.state, record.reason = ExportState.NEEDS_ATTENTION, reason
+            record.order, record.data_hash = raw, digest
+            self._save_quietly(record)
 
     def _invoice_details(
         self,
@@ -148,27 +223,33 @@ class Poller:
         records: dict[int, OrderRecord | None],
     ) -> dict[int, dict[str, Any]]:
         """Invoice positions (with the VAT rate of shipping) for candidates whose record lacks them."""
-        wanted: list[datetime] = []
+        wanted: list[Order] = []
         for raw in candidates:
             order = Order.model_validate(raw)
             if not order.has_invoice or order.invoice_date is None:
                 continue
             record = records.get(order.bill_bee_order_id)
             if record is None or record.invoice is None or record.state in (ExportState.SKIPPED,):
-                wanted.append(order.invoice_date)
+                wanted.append(order)
         if not wanted:
             return {}
-        since = min(wanted).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+        oldest = min(o.invoice_date for o in wanted if o.invoice_date is not None)
+        since = oldest.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
         try:
-            invoices = clients.billbee.invoices_since(since)
+            index = InvoiceIndex(clients.billbee.iter_invoices(since))
         except ApiError as exc:
-            # Without positions an order can still be booked when all its lines share one rate (voucher.py).
+            # Without positions an order can still be booked when all its lines share one rate (voucher.py); the
+            # export also looks its invoice up once more.
             logger.warning("invoice list unavailable", extra={"error": str(exc)})
             return {}
         details: dict[int, dict[str, Any]] = {}
-        for invoice in invoices:
-            if invoice.billbee_id is not None and (invoice.type or "invoice") == "invoice":
-                details[invoice.billbee_id] = invoice.model_dump(mode="json", by_alias=True)
+        ways: dict[str, int] = {}
+        for order in wanted:
+            found, how = index.find(order)
+            ways[how] = ways.get(how, 0) + 1
+            if found is not None:
+                details[order.bill_bee_order_id] = found.model_dump(mode="json", by_alias=True)
+        logger.info("invoice-list items matched", extra={"matched": ways})
         return details
 
     def _upsert(
@@ -193,7 +274,10 @@ class Poller:
                 state=ExportState.PENDING if order.has_invoice else ExportState.SKIPPED,
                 order=raw,
                 invoice=invoice,
-                invoice_number=order.printed_invoice_number if order.has_invoice else None,
+                # The voucher's duplicate key is Billbee's printed string (fixed once; the export fixes it from
+                # CreateInvoice when the invoice list had none).
+                invoice_number=(invoice or {}).get("InvoiceNumber") if order.has_invoice else None,
+                invoice_number_source="invoiceList" if (invoice or {}).get("InvoiceNumber") else None,
                 reason=None if order.has_invoice else "the order has no invoice yet; it is exported once invoiced",
                 data_hash=digest,
             )
@@ -214,6 +298,8 @@ class Poller:
         record.order = raw
         if invoice is not None:
             record.invoice = invoice
+            if record.invoice_number is None and invoice.get("InvoiceNumber"):
+                record.invoice_number, record.invoice_number_source = invoice["InvoiceNumber"], "invoiceList"
         record.data_hash = digest
         if not order.has_invoice:
             record.state = ExportState.SKIPPED
@@ -230,7 +316,6 @@ class Poller:
             return "unchanged"
         record.state = ExportState.PENDING
         record.reason = None
-        record.invoice_number = order.printed_invoice_number
         return "queue" if self._save_quietly(record) else "unchanged"
 
     def _enqueue_due(self, record: OrderRecord) -> bool:

@@ -29,6 +29,8 @@ class ConnectionClients:
     guidance: list[dict[str, Any]] | None = None
     guidance_at: float = 0.0
     checked_version: str | None = None
+    # sevDesk refused a delivery date after the voucher date once: later vouchers use the voucher date at once.
+    delivery_after_voucher_date_refused: bool = False
 
 
 @dataclass

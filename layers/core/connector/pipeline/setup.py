@@ -111,6 +111,13 @@ def _checks(clients: ConnectionClients, settings: ConnectionSettings) -> SetupRe
         account = accounts.get(account_id)
         if account is None:
             report.add(f"paymentAccount[{label}]", False, f"sevDesk has no payment account {account_id}")
+        elif not account.is_active:
+            report.add(
+                f"paymentAccount[{label}]",
+                False,
+                f"account {account_id} '{account.name}' is archived in sevDesk and takes no bookings; reactivate it "
+                "or map the payment method to an active offline account",
+            )
         elif not account.is_offline:
             report.add(
                 f"paymentAccount[{label}]",

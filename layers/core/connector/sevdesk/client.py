@@ -15,6 +15,7 @@ import httpx
 
 from connector.bookkeeping.voucher import ContactPlan
 from connector.errors import AuthError, NotFoundError, RejectedError, TransientError
+from connector.observability import logger
 from connector.transport import RetryPolicy, send
 
 API = "sevdesk"
@@ -22,6 +23,12 @@ DEFAULT_BASE_URL = "https://my.sevdesk.de/api/v1"
 CUSTOMER_CATEGORY_ID = 3  # "Kunde" (sevdesk-api.md §7)
 WORK_EMAIL_KEY = 2
 INVOICE_ADDRESS_CATEGORY_ID = 47  # "Rechnungsadresse"
+SEARCH_PAGE_SIZE = 1000  # sevDesk's largest page (sevdesk-api.md §1)
+MAX_SEARCH_PAGES = 20
+ACTIVE_ACCOUNT_STATUS = "100"  # CheckAccount status: 100 active, 0 archived (sevdesk-api.md §5)
+# GET /StaticCountry?code=GB answers England, Great Britain and United Kingdom (ERRATA sevDesk 12): the state is
+# the United Kingdom. Other codes answer one row.
+COUNTRY_NAMES = {"gb": ("united kingdom", "vereinigtes königreich")}
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,17 @@ class CheckAccount:
     def is_offline(self) -> bool:
         # Bookings without a bank transaction are only possible on offline (clearing) accounts and registers.
         return self.type in ("offline", "register")
+
+    @property
+    def is_active(self) -> bool:
+        # An archived account (status 0) takes no bookings; None: an answer without status is taken as active.
+        return self.status is None or str(self.status) == ACTIVE_ACCOUNT_STATUS
+
+
+def _check_account(raw: dict[str, Any]) -> CheckAccount:
+    status = raw.get("status")
+    return CheckAccount(int(raw["id"]), str(raw.get("name") or ""), str(raw.get("type") or ""),
+                        None if status is None else str(status))
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,8 @@ class SevdeskClient:
             headers={
                 "Authorization": api_token,
                 "Accept": "application/json",
+                # The oldest (default) version of every resource, as the recorded live answers were made with.
+                "X-Version": "default",
                 "User-Agent": "Billbee-sevDesk-Connector (self-hosted)",
             },
             transport=transport,
@@ -81,6 +101,7 @@ class SevdeskClient:
         self._retry = retry or RetryPolicy()
         self._countries: dict[str, str | None] = {}
         self._lock = threading.Lock()
+        self.search_page_size = SEARCH_PAGE_SIZE
 
     def close(self) -> None:
         self._http.close()
@@ -139,10 +160,7 @@ class SevdeskClient:
 
     def check_accounts(self) -> list[CheckAccount]:
         objects = self._call("GET", "CheckAccount", "list_check_accounts", params=[("limit", 1000)])
-        return [
-            CheckAccount(int(a["id"]), str(a.get("name") or ""), str(a.get("type") or ""), a.get("status"))
-            for a in objects or []
-        ]
+        return [_check_account(a) for a in objects or []]
 
     def create_clearing_account(self, name: str, accounting_number: int | None = None) -> CheckAccount:
         body: dict[str, Any] = {"name": name}
@@ -150,7 +168,7 @@ class SevdeskClient:
             body["accountingNumber"] = accounting_number
         a = self._call("POST", "CheckAccount/Factory/clearingAccount", "create_clearing_account", json=body,
                        idempotent=False)
-        return CheckAccount(int(a["id"]), str(a.get("name") or ""), str(a.get("type") or ""), a.get("status"))
+        return _check_account(a)
 
     # -- vouchers ------------------------------------------------------------------------------------------------
     def upload_temp_file(self, filename: str, content: bytes) -> str:
@@ -175,18 +193,34 @@ class SevdeskClient:
         return _voucher_state(voucher)
 
     def find_revenue_vouchers(self, description: str) -> list[VoucherState]:
-        """Revenue vouchers whose description is exactly ``description`` (``descriptionLike`` is a substring match)."""
-        objects = self._call(
-            "GET",
-            "Voucher",
-            "list_vouchers",
-            params=[("descriptionLike", description), ("creditDebit", "D"), ("limit", 1000)],
+        """Revenue vouchers whose description is exactly ``description``.
+
+        ``descriptionLike`` is a substring match (sevdesk-pitfalls #14): ``RE-1`` also finds ``RE-10`` ... ``RE-1999``,
+        so the answer is paged with ``offset`` until a short page. A search that still ends on a full page cannot
+        tell "not there" from "not reached": it raises instead of answering "none" (a duplicate would follow).
+        """
+        limit = self.search_page_size
+        found: list[VoucherState] = []
+        for page in range(MAX_SEARCH_PAGES):
+            objects = self._call(
+                "GET",
+                "Voucher",
+                "list_vouchers",
+                params=[("descriptionLike", description), ("creditDebit", "D"), ("limit", limit),
+                        ("offset", page * limit)],
+            )
+            rows = list(objects or [])
+            found += [
+                _voucher_state(v)
+                for v in rows
+                if v.get("description") == description and v.get("creditDebit") in ("D", None)
+            ]
+            if len(rows) < limit:
+                return found
+        raise TransientError(
+            API, f"the voucher search for {description!r} matched more than {MAX_SEARCH_PAGES * limit} vouchers; "
+            "cannot tell whether this invoice is already in sevDesk"
         )
-        return [
-            _voucher_state(v)
-            for v in objects or []
-            if v.get("description") == description and v.get("creditDebit") in ("D", None)
-        ]
 
     def get_voucher(self, voucher_id: str) -> VoucherState:
         objects = self._call("GET", f"Voucher/{voucher_id}", "get_voucher")
@@ -217,8 +251,15 @@ class SevdeskClient:
             if code in self._countries:
                 return self._countries[code]
         objects = self._call("GET", "StaticCountry", "list_countries", params=[("code", code), ("limit", 100)])
-        # GB has duplicates (sevdesk-pitfalls #19): take the first exact match.
-        found = next((str(c["id"]) for c in objects or [] if str(c.get("code", "")).lower() == code), None)
+        rows = [c for c in objects or [] if str(c.get("code", "")).lower() == code]
+        wanted = COUNTRY_NAMES.get(code)
+        if wanted is not None and len(rows) > 1:
+            named = [c for c in rows if {str(c.get("name") or "").lower(), str(c.get("nameEn") or "").lower()}
+                     & set(wanted)]
+            logger.info("StaticCountry answered several rows", extra={"code": code, "rows": len(rows),
+                                                                       "picked": bool(named)})
+            rows = named  # never England or Great Britain for the state; no country rather than a wrong one
+        found = str(rows[0]["id"]) if rows else None
         with self._lock:
             self._countries[code] = found
         return found

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -232,30 +233,39 @@ class Store:
 
     def claim_contact(self, connection_id: str, customer_id: int, owner: str, lease_seconds: int) -> bool:
         """Only one worker may create a customer's contact at a time: otherwise two would both find none and both
-        create one (peers-and-user-pains.md §3.6)."""
+        create one (peers-and-user-pains.md §3.6). An update, so a lost create's marker on the item survives."""
         now = int(self.epoch())
         try:
-            self.table.put_item(
-                Item={
-                    "PK": conn_pk(connection_id),
-                    "SK": f"CUSTOMER#{customer_id}",
-                    "leaseOwner": owner,
-                    "leaseUntil": now + lease_seconds,
-                },
+            self.table.update_item(
+                Key={"PK": conn_pk(connection_id), "SK": f"CUSTOMER#{customer_id}"},
+                UpdateExpression="SET leaseOwner = :owner, leaseUntil = :until",
                 ConditionExpression="attribute_not_exists(PK) OR (attribute_not_exists(contactId) AND "
                 "(leaseUntil < :now OR leaseOwner = :owner))",
-                ExpressionAttributeValues={":now": now, ":owner": owner},
+                ExpressionAttributeValues={":now": now, ":owner": owner, ":until": now + lease_seconds},
             )
         except self._conditional:
             return False
         return True
 
-    def save_contact(self, connection_id: str, customer_id: int, contact_id: str) -> None:
+    def mark_contact_unknown(self, connection_id: str, customer_id: int, since: float, searches: int) -> None:
+        """A contact create whose answer was lost: it may still commit, so nobody creates it again too soon."""
+        self.table.update_item(
+            Key={"PK": conn_pk(connection_id), "SK": f"CUSTOMER#{customer_id}"},
+            UpdateExpression="SET unknownSince = :since, unknownSearches = :searches",
+            ExpressionAttributeValues={":since": Decimal(str(since)), ":searches": searches},
+        )
+
+    def save_contact(
+        self, connection_id: str, customer_id: int, contact_id: str, *, details_pending: bool = False
+    ) -> None:
+        """The mapping customer -> contact; ``details_pending``: a contact this connector created still needs its
+        address and e-mail (added right after, or by the next export of the customer)."""
         self.table.put_item(
             Item={
                 "PK": conn_pk(connection_id),
                 "SK": f"CUSTOMER#{customer_id}",
                 "contactId": contact_id,
+                "detailsPending": details_pending,
                 "createdAt": self.clock(),
             }
         )
@@ -283,6 +293,7 @@ class Store:
             "orderJson": json.dumps(record.order, sort_keys=True),
             "invoiceJson": None if record.invoice is None else json.dumps(record.invoice, sort_keys=True),
             "invoiceNumber": record.invoice_number,
+            "invoiceNumberSource": record.invoice_number_source,
             "steps": record.steps.to_item(),
             "attempts": record.attempts,
             "lastError": record.last_error,
@@ -308,6 +319,7 @@ class Store:
             order=json.loads(item["orderJson"]),
             invoice=json.loads(item["invoiceJson"]) if item.get("invoiceJson") else None,
             invoice_number=item.get("invoiceNumber"),
+            invoice_number_source=item.get("invoiceNumberSource"),
             steps=Steps.from_item(item.get("steps")),
             attempts=int(item.get("attempts") or 0),
             last_error=item.get("lastError"),

@@ -33,6 +33,11 @@ class Steps:
     bookings: dict[str, dict[str, Any]] = field(default_factory=dict)  # payment key -> {amount, account, at}
     booking_attempted: list[str] = field(default_factory=list)
     tagged: bool = False
+    # Writes whose answer was lost: "voucher" or "booking:<payment key>" -> {"since": epoch, "searches": n}. Such a
+    # write may still commit later; it is written again only after searches spread over a window found nothing.
+    unknown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # sevDesk refused a delivery date after the voucher date: the voucher date is the delivery date (noted).
+    delivery_date_is_voucher_date: bool = False
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -43,6 +48,8 @@ class Steps:
             "bookings": json.dumps(self.bookings, sort_keys=True),
             "bookingAttempted": list(self.booking_attempted),
             "tagged": self.tagged,
+            "unknown": json.dumps(self.unknown, sort_keys=True),
+            "deliveryDateIsVoucherDate": self.delivery_date_is_voucher_date,
         }
 
     @classmethod
@@ -56,6 +63,8 @@ class Steps:
             bookings=json.loads(item.get("bookings") or "{}"),
             booking_attempted=list(item.get("bookingAttempted") or []),
             tagged=bool(item.get("tagged")),
+            unknown=json.loads(item.get("unknown") or "{}"),
+            delivery_date_is_voucher_date=bool(item.get("deliveryDateIsVoucherDate")),
         )
 
 
@@ -66,7 +75,8 @@ class OrderRecord:
     state: ExportState
     order: dict[str, Any]  # the Billbee order as listed (raw API JSON)
     invoice: dict[str, Any] | None = None  # the Billbee invoice-list entry with positions, when known
-    invoice_number: str | None = None
+    invoice_number: str | None = None  # as printed by Billbee: the voucher's duplicate key, fixed once
+    invoice_number_source: str | None = None  # invoiceList | createInvoice | derived (prefix + number + postfix)
     steps: Steps = field(default_factory=Steps)
     attempts: int = 0
     last_error: str | None = None
@@ -89,6 +99,7 @@ class OrderRecord:
             "orderId": self.order_id,
             "state": self.state.value,
             "invoiceNumber": self.invoice_number,
+            "invoiceNumberSource": self.invoice_number_source,
             "voucherId": self.steps.voucher_id,
             "contactId": self.steps.contact_id,
             "fileName": self.steps.file_name,
