@@ -428,24 +428,8 @@ class LambdaPoller:
 
 
 def dead_letter_bodies(stack: LocalStack) -> list[Any]:
-    """Every message in the dead-letter queue (``LocalStack.dead_letters`` reads at most ten)."""
-    sqs = aws_client(stack, "sqs")
-    url = stack.env["EXPORT_DLQ_URL"]
-    seen: dict[str, Any] = {}
-    handles: list[str] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
-            "Messages", []
-        )
-        if not messages:
-            break
-        for message in messages:
-            handles.append(message["ReceiptHandle"])
-            body = message["Body"]
-            seen[message["MessageId"]] = json.loads(body) if body.startswith("{") else body
-    for handle in handles:  # put them back for the next reader
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return list(seen.values())
+    """Every message in the dead-letter queue, read the way the status API reads it."""
+    return stack.dead_letters()
 
 
 # -- retry waits -----------------------------------------------------------------------------------------------------

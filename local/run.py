@@ -6,8 +6,11 @@ Starts a moto server with the resources of template.yaml, a Billbee sandbox and 
 stores the connection through the same setup code the HTTP API uses, fires the real PollFunction handler with the
 schedule event and drains the export queue into the real ExportFunction handler the way Lambda's SQS poller would
 (batches of 5, two workers = the template's MaximumConcurrency, failed records back to the queue). Writes
-``report.json``, ``sevdesk.json``, ``billbee.json`` and ``requests.jsonl`` to ``--out`` and exits 1 if any order
-ended ``FAILED``.
+``report.json``, ``sevdesk.json``, ``billbee.json`` and ``requests.jsonl`` to ``--out``.
+
+Exit status: 0 all done; 1 an order ended ``FAILED``, the poll failed or the connection is in error; 2 bad input (a
+file, the connection's settings, the fault spec) or the setup checks refused the connection; 3 orders need a
+bookkeeper's attention (``NEEDS_ATTENTION``, or an order Billbee sent that cannot be read). The summary says which.
 
 ``--state DIR`` keeps the sandboxes' data and the DynamoDB table between runs, so a second run works on what the
 first one left (exported orders carry the tag; sevDesk holds their vouchers) and must create nothing twice.
@@ -23,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from local.faults import FaultPlan, FaultSpecError, parse_fault_spec
+from local.inputs import EXIT_BAD_INPUT, BadInput, check_fault_operations, load_connection, load_orders
 from local.stack import LocalStack, generate_credentials, json_default
+
+EXIT_FAILED = 1
+EXIT_ATTENTION = 3
+EXIT_INTERNAL = 70
+PROGRESS_SECONDS = 5.0
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONNECTION = REPO_ROOT / "local" / "sample_connection.json"
@@ -79,26 +88,29 @@ class LocalRun:
         return generated
 
     def _orders(self) -> list[dict[str, Any]]:
+        """The Billbee orders: those an earlier run left in ``--state``, else ``--orders``, else the sample shop.
+        ``--orders`` with a state made from other orders is refused with how to start over: silently keeping the
+        old orders would show the user results for a file they did not give."""
+        source = str(Path(self.args.orders).resolve()) if self.args.orders else "the sample shop"
         saved = self.state.load("billbee-orders.json")
         if saved is not None:
+            earlier = self.state.load("orders-source.json") or "the sample shop"
+            if self.args.orders and earlier != source:
+                raise BadInput(
+                    f"{self.state.directory} holds the orders of an earlier run ({earlier}), not {self.args.orders}. "
+                    "Start over with `make clean` (or give another OUT=..., or --state DIR), then run again"
+                )
             return list(saved)
-        if self.args.orders:
-            data = json.loads(Path(self.args.orders).read_text())
-            if isinstance(data, dict) and "Data" in data:  # a whole GET /orders answer is fine too
-                data = data["Data"]
-            if not isinstance(data, list):
-                raise SystemExit(f"{self.args.orders}: expected a JSON array of Billbee orders (Data of GET /orders)")
-            return data
-        from local.sample_shop import sample_orders
-
-        return sample_orders()
+        orders = load_orders(Path(self.args.orders)) if self.args.orders else _sample_orders()
+        self.state.save("orders-source.json", source)
+        return orders
 
     def _connection(self, orders: list[dict[str, Any]]) -> dict[str, Any]:
         """The connection: ``--connection``, else the sample one. With ``--orders`` and no ``--connection``, the
         sample connection's filters are opened to the file's orders (its oldest order date, every shop, the states
         its orders are in), so trying an example file exports its orders; the summary says so."""
         if self.args.connection:
-            return dict(json.loads(Path(self.args.connection).read_text()))
+            return load_connection(Path(self.args.connection))
         body: dict[str, Any] = json.loads(DEFAULT_CONNECTION.read_text())
         if not self.args.orders:
             return body
@@ -116,6 +128,7 @@ class LocalRun:
         return body
 
     def run(self) -> int:
+        from connector.errors import ApiError
         from connector.pipeline.setup import SetupError
 
         orders = self._orders()
@@ -130,6 +143,8 @@ class LocalRun:
             sevdesk_state=self.state.load_bytes("sevdesk-state.pickle"),
             table_items=self.state.load("table.json"),
         )
+        check_fault_operations(self.faults.rules, {"billbee": stack.billbee.operations(),
+                                                   "sevdesk": stack.sevdesk.operations()})
         log = self.out / "functions.log"
         log.write_text("")
         with stack, stack.function_logs(log):
@@ -139,10 +154,16 @@ class LocalRun:
                 print(f"connection {body.get('connectionId')!r} not saved:")
                 for check in exc.report.checks:
                     print(f"  {'ok ' if check.ok else 'BAD'} {check.name}: {check.detail}")
-                return 2
+                return EXIT_FAILED if exc.unreachable else EXIT_BAD_INPUT
+            except ApiError as exc:
+                print(f"connection {body.get('connectionId')!r} not saved: the setup checks could not finish ({exc})")
+                return EXIT_FAILED
             started = time.monotonic()
             poll_result = stack.poll()
-            stack.drain()
+            polled = (poll_result.get("connections") or [{}])[0]
+            print(f"poll: {polled.get('status')}, {polled.get('listed', 0)} orders listed, "
+                  f"{polled.get('queued', 0)} queued", flush=True)
+            stack.drain(progress=self._progress, progress_seconds=PROGRESS_SECONDS)
             report = stack.report(str(body["connectionId"]), poll_result=poll_result)
             report["seconds"] = round(time.monotonic() - started, 2)
             stack.write_outputs(self.out, report)
@@ -151,20 +172,51 @@ class LocalRun:
             self.state.save("table.json", stack.dump_table())
         return self._print_summary(report)
 
+    @staticmethod
+    def _progress(counts: dict[str, int], queued: int) -> None:
+        done = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing yet"
+        print(f"  ... {done}; {queued} message(s) still in the queue", flush=True)
+
     def _print_summary(self, report: dict[str, Any]) -> int:
         counts = report["counts"]
         connection = report["connection"]
+        polls = (report.get("poll") or {}).get("connections") or []
+        poll = polls[0] if polls else {}
         print(f"connection {connection['connectionId']}: {connection['status']}"
               + (f" ({connection['reason']})" if connection["reason"] else ""))
-        print("orders: " + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"))
+        if poll.get("status") not in (None, "OK"):
+            print(f"the poll {poll.get('status')}: {poll.get('error')}")
+        print("orders: " + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none exported"))
         for order in report["orders"]:
             if order["state"] not in ("EXPORTED",):
                 detail = order["reason"] or order["lastError"] or ""
                 print(f"  {order['orderId']} {order['invoiceNumber'] or '-'}: {order['state']} {detail}")
+        for problem in poll.get("problems") or []:
+            print(f"  NEEDS_ATTENTION {problem}")
+        left_out = report.get("leftOut") or []
+        if left_out:
+            reasons: dict[str, int] = {}
+            for entry in left_out:
+                reasons[entry["reason"]] = reasons.get(entry["reason"], 0) + 1
+            every = " (every order)" if not report["orders"] else ""
+            print(f"{len(left_out)} order(s) left out by the connection's filters{every}:")
+            for reason, number in sorted(reasons.items(), key=lambda item: -item[1]):
+                print(f"  {number} x {reason}")
         if report["deadLetterQueue"]:
             print(f"dead-letter queue: {len(report['deadLetterQueue'])} message(s)")
         print(f"{report['invocations']['export']} export invocations, {report['seconds']} s; outputs in {self.out}/")
-        return 1 if counts.get("FAILED") else 0
+        if counts.get("FAILED") or connection["status"] != "OK" or poll.get("status") not in (None, "OK"):
+            return EXIT_FAILED
+        if counts.get("NEEDS_ATTENTION") or poll.get("problems"):
+            print("some orders need attention (exit status 3); the reasons are above and in report.json")
+            return EXIT_ATTENTION
+        return 0
+
+
+def _sample_orders() -> list[dict[str, Any]]:
+    from local.sample_shop import sample_orders
+
+    return sample_orders()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -185,7 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         return LocalRun(args).run()
     except FaultSpecError as exc:
         print(f"--faults: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except BadInput as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: one line, secrets masked; the functions' log has the details
+        from connector.observability import redacted
+
+        print(redacted(f"internal error: {type(exc).__name__}: {exc} (see {args.out}/functions.log)"),
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import base64
 import ipaddress
-import json
 import secrets
 import signal
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.inputs import EXIT_BAD_INPUT, BadInput, load_connection, load_orders
 from local.stack import FakeContext, LocalStack, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -289,19 +289,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, default=REPO_ROOT / "out" / "serve-functions.log",
                         help="where the functions' JSON log goes (default out/serve-functions.log)")
     args = parser.parse_args(argv)
+    try:
+        return _serve(args)
+    except BadInput as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: one line, secrets masked; the functions' log has the details
+        from connector.observability import redacted
 
+        print(redacted(f"internal error: {type(exc).__name__}: {exc} (see {args.logs})"), file=sys.stderr)
+        return 70
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from connector.errors import ApiError
+    from connector.pipeline.setup import SetupError
     from local.sample_shop import sample_orders
 
-    orders = json.loads(args.orders.read_text()) if args.orders else sample_orders()
-    connection = json.loads(args.connection.read_text())
+    orders = load_orders(args.orders) if args.orders else sample_orders()
+    connection = load_connection(args.connection)
     args.logs.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as resources:
         stack = resources.enter_context(LocalStack(orders=orders, billbee_rate_limits=not args.no_rate_limits))
         resources.enter_context(stack.function_logs(args.logs))
-        stack.save_connection(connection)
+        try:
+            stack.save_connection(connection)
+        except SetupError as exc:
+            failed = "\n  ".join(f"{c.name}: {c.detail}" for c in exc.report.checks if not c.ok)
+            raise BadInput(f"connection {connection.get('connectionId')!r} not saved:\n  {failed}") from None
+        except ApiError as exc:
+            raise BadInput(f"connection not saved: the setup checks could not finish ({exc})") from None
         if args.poll:
             stack.poll()
-        server = resources.enter_context(serve_stack(stack, host=args.host, port=args.port))
+        try:
+            server = resources.enter_context(serve_stack(stack, host=args.host, port=args.port))
+        except ValueError as exc:
+            raise BadInput(f"--host: {exc}") from None
+        except OSError as exc:
+            raise BadInput(
+                f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); is another `make serve` running? "
+                "Pick another port: make serve ARGS='--port 8081' (or --port 0 for any free one)"
+            ) from None
         if not args.no_worker:
             worker = QueueWorker(stack).start()
             resources.callback(worker.stop)

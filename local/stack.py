@@ -20,7 +20,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +30,7 @@ from typing import Any
 
 from local.aws import LocalAws
 from local.faults import FaultPlan
+from local.sandbox.invoices import printed_invoice_number
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = REPO_ROOT / "events"
@@ -73,6 +74,13 @@ def generate_credentials() -> dict[str, str]:
         "billbeeApiPassword": "Sandbox-" + secrets.token_urlsafe(12),
         "sevdeskApiToken": secrets.token_hex(16),
     }
+
+
+def _json_or_text(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
 
 
 def json_default(value: Any) -> Any:
@@ -270,6 +278,8 @@ class LocalStack:
         batch_size: int = BATCH_SIZE,
         retry_visibility: int = RETRY_VISIBILITY_SECONDS,
         max_seconds: float = MAX_DRAIN_SECONDS,
+        progress: Callable[[dict[str, int], int], None] | None = None,
+        progress_seconds: float = 5.0,
     ) -> None:
         """Lambda's SQS poller: receive batches, invoke, delete what succeeded, return failures to the queue.
 
@@ -330,8 +340,26 @@ class LocalStack:
         ]
         for thread in threads:
             thread.start()
+        while any(thread.is_alive() for thread in threads):
+            threads[0].join(progress_seconds if progress is not None else None)
+            if progress is not None and any(thread.is_alive() for thread in threads):
+                progress(self._counts(), self._queued(sqs, queue_url))
         for thread in threads:
             thread.join()
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for connection in self.runtime.store.list_connections():
+            for record in self.records(connection.settings.connection_id):
+                counts[record.state.value] = counts.get(record.state.value, 0) + 1
+        return counts
+
+    @staticmethod
+    def _queued(sqs: Any, queue_url: str) -> int:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     @staticmethod
     def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
@@ -356,13 +384,14 @@ class LocalStack:
         return self.runtime.store.get_order(connection_id, order_id)
 
     def dead_letters(self) -> list[Any]:
+        """Every message in the dead-letter queue (the status API's reader: they stay in the queue)."""
+        from connector.pipeline.deadletters import peek_dead_letters
+
         dlq_url = self.env.get("EXPORT_DLQ_URL")
         if not dlq_url:
             return []
-        messages = self.sqs().receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
-            "Messages", []
-        )
-        return [json.loads(m["Body"]) if m["Body"].startswith("{") else m["Body"] for m in messages]
+        _, letters = peek_dead_letters(self.sqs(), dlq_url)
+        return [_json_or_text(letter.body) for letter in letters]
 
     def report(self, connection_id: str, *, poll_result: dict[str, Any] | None = None) -> dict[str, Any]:
         records = self.records(connection_id)
@@ -390,9 +419,25 @@ class LocalStack:
                 }
                 for r in records
             ],
+            "leftOut": self.left_out(connection_id),
             "deadLetterQueue": self.dead_letters(),
             "invocations": dict(self.invocations),
         }
+
+    def left_out(self, connection_id: str) -> list[dict[str, Any]]:
+        """The sandbox's orders without a record, each with why the connection left it out (its filters, no
+        invoice, unreadable data): so a run that exports nothing says why."""
+        from connector.pipeline.filters import why_left_out
+
+        stored = self.runtime.store.get_connection(connection_id)
+        if stored is None:
+            return []
+        recorded = {r.order_id for r in self.records(connection_id)}
+        return [
+            {"orderId": raw.get("BillBeeOrderId"), "reason": why_left_out(raw, stored.settings)}
+            for raw in self.billbee.dump_orders()
+            if raw.get("BillBeeOrderId") not in recorded
+        ]
 
     def billbee_orders(self) -> list[dict[str, Any]]:
         return [
@@ -400,11 +445,7 @@ class LocalStack:
                 "BillBeeOrderId": o.get("BillBeeOrderId"),
                 "OrderNumber": o.get("OrderNumber"),
                 "State": o.get("State"),
-                "InvoiceNumber": (
-                    f"{o.get('InvoiceNumberPrefix') or ''}{o.get('InvoiceNumber')}{o.get('InvoiceNumberPostfix') or ''}"
-                    if o.get("InvoiceNumber")
-                    else None
-                ),
+                "InvoiceNumber": printed_invoice_number(o) if o.get("InvoiceNumber") else None,
                 "Tags": o.get("Tags") or [],
             }
             for o in self.billbee.dump_orders()

@@ -157,6 +157,10 @@ class SandboxServer:
         """Register a handler; ``path`` is a regex with named groups, matched against the whole path."""
         self.routes.append(Route(method, re.compile(path + r"/?$"), operation, handler))
 
+    def operations(self) -> set[str]:
+        """The operation names of the routes (what ``--faults`` rules may name)."""
+        return {route.operation for route in self.routes}
+
     def resolve(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """The route for a request, its path parameters, and whether the path exists with another method."""
         path_known = False

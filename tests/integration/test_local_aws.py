@@ -94,7 +94,7 @@ def test_env_holds_every_globals_variable_resolved(aws: LocalAws, template: dict
             assert env[name] == value, name
     assert env["TABLE_NAME"] == aws.resources["ConnectorTable"].ref
     assert env["EXPORT_QUEUE_URL"].startswith(aws.endpoint_url + "/")
-    assert env["SECRET_PREFIX"] == "billbee-sevdesk/"
+    assert env["SECRET_PREFIX"] == "billbee-sevdesk/billbee-sevdesk-connector-local/"  # prefix + stack name
     assert env["BILLBEE_BASE_URL"] == "https://app.billbee.io/api/v1"
     assert env["SEVDESK_BASE_URL"] == "https://my.sevdesk.de/api/v1"
     assert env["API_TOKEN_SECRET_ID"].startswith("arn:aws:secretsmanager:eu-central-1:")
@@ -147,7 +147,7 @@ def test_parameter_overrides_reach_env_and_a_second_instance_leaves_the_first_in
     sandbox = "http://127.0.0.1:9/api/v1"
     with LocalAws(parameters={"BillbeeBaseUrl": sandbox, "SecretPrefix": "other/"}, name_suffix="second") as other:
         assert other.env()["BILLBEE_BASE_URL"] == sandbox
-        assert other.env()["SECRET_PREFIX"] == "other/"
+        assert other.env()["SECRET_PREFIX"] == "other/billbee-sevdesk-connector-local/"
         assert other.env()["TABLE_NAME"] == "ConnectorTable-second"
     # moto's state is shared by the process: stopping the second instance must not take the first one's resources.
     tables = aws.client("dynamodb").list_tables()["TableNames"]
@@ -186,6 +186,8 @@ def test_intrinsics_in_iam_policies_resolve_to_the_local_resources(aws: LocalAws
     table_arn = aws.resources["ConnectorTable"].attributes["Arn"]
     assert by_sid["ConnectorTable"] == [table_arn, table_arn + "/index/*"]
     assert by_sid["EnqueueExports"] == aws.resources["ExportQueue"].attributes["Arn"]
-    assert by_sid["ConnectionSecrets"] == "arn:aws:secretsmanager:eu-central-1:123456789012:secret:billbee-sevdesk/*"
+    assert by_sid["ConnectionSecrets"] == (
+        "arn:aws:secretsmanager:eu-central-1:123456789012:secret:billbee-sevdesk/billbee-sevdesk-connector-local/*"
+    )
     alarm_actions = template["Resources"]["PollErrorsAlarm"]["Properties"]["AlarmActions"]
     assert aws.resolve({"AlarmActions": alarm_actions}) == {}  # AlarmEmail is empty: AWS::NoValue drops the key

@@ -99,7 +99,8 @@ def test_globals_environment_points_at_the_stack_resources(template: dict[str, A
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["TABLE_NAME"] == {"Ref": "ConnectorTable"}
     assert variables["EXPORT_QUEUE_URL"] == {"Ref": "ExportQueue"}
-    assert variables["SECRET_PREFIX"] == {"Ref": "SecretPrefix"}
+    # Scoped to the stack: staging and production in one account never share a connection's credentials.
+    assert variables["SECRET_PREFIX"] == {"Fn::Sub": "${SecretPrefix}${AWS::StackName}/"}
     assert variables["BILLBEE_BASE_URL"] == {"Ref": "BillbeeBaseUrl"}
     assert variables["SEVDESK_BASE_URL"] == {"Ref": "SevdeskBaseUrl"}
     assert variables["HTTP_TIMEOUT_SECONDS"] == "20"
@@ -200,7 +201,8 @@ def _granted(template: dict[str, Any], function: str, service: str) -> tuple[set
 
 TABLE_AND_INDEXES = [{"Fn::GetAtt": ["ConnectorTable", "Arn"]}, {"Fn::Sub": "${ConnectorTable.Arn}/index/*"}]
 PREFIX_SECRETS = {
-    "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}*"
+    "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}"
+    "${AWS::StackName}/*"
 }
 
 

@@ -46,7 +46,7 @@ from pydantic.alias_generators import to_camel
 from connector.bookkeeping.voucher import RATE_NAMES
 from connector.errors import ApiError
 from connector.money import rate_key
-from connector.observability import logger
+from connector.observability import logger, redact_secret
 from connector.pipeline.deadletters import peek_dead_letters
 from connector.pipeline.manual import (
     DEFAULT_TIME_BUDGET_SECONDS,
@@ -470,6 +470,7 @@ class ApiApp:
             if not secret_id:
                 raise RuntimeError("API_TOKEN_SECRET_ID is not configured")
             value = self.runtime.secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
+            redact_secret(value)
             self._token = (now, value)
         return self._token[1]
 
@@ -623,7 +624,8 @@ class ApiApp:
             try:
                 report = save_connection(runtime, settings)
             except SetupError as exc:
-                raise ApiProblem(422, str(exc), setup=SetupResult.of(exc.report)) from exc
+                # 502 when Billbee or sevDesk could not be asked (retry later); 422 when the checks refused it.
+                raise ApiProblem(502 if exc.unreachable else 422, str(exc), setup=SetupResult.of(exc.report)) from exc
             except CredentialsUnavailable as exc:
                 raise ApiProblem(502, f"the stored credentials are unavailable ({exc}); send them again") from exc
             except ApiError as exc:

@@ -2,7 +2,9 @@
 
 Billbee's JSON differs from its own spec (billbee-pitfalls.md #5, #12, #13): spec non-nullables arrive as null,
 timestamps are naive with 0-7 fractional digits, enums are open-ended, numbers carry up to 7 decimals. So every field
-is optional, unknown fields are kept, dates are parsed by hand, money is Decimal.
+is optional, dates are parsed by hand, money is Decimal. Fields the connector does not use are dropped: an order is
+stored in its export record as these models dump it, and a 600 KB seller comment or an order's history must not
+push a record past DynamoDB's 400 KB.
 """
 
 from __future__ import annotations
@@ -57,13 +59,21 @@ def _null_list_is_empty(value: Any) -> Any:
 
 BillbeeDateTime = Annotated[datetime | None, BeforeValidator(parse_billbee_datetime)]
 Money = Annotated[Decimal, BeforeValidator(to_decimal)]
+MAX_TEXT = 200  # a product title longer than this is cut: the voucher books per rate, titles are only for people
+
+
+def _shortened(value: Any) -> Any:
+    return value[:MAX_TEXT] if isinstance(value, str) and len(value) > MAX_TEXT else value
+
+
+ShortText = Annotated[str | None, BeforeValidator(_shortened)]
 OptionalMoney = Annotated[Decimal | None, BeforeValidator(lambda v: None if v is None else to_decimal(v))]
 T = TypeVar("T")
 NullableList = Annotated[list[T], BeforeValidator(_null_list_is_empty)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="allow")
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="ignore")
 
 
 class Address(_Model):
@@ -102,7 +112,7 @@ class Seller(_Model):
 
 
 class Product(_Model):
-    title: str | None = None
+    title: ShortText = None
     sku: str | None = Field(default=None, alias="SKU")
 
 
@@ -195,7 +205,7 @@ class InvoicePosition(_Model):
     total_gross_value: Money = Decimal(0)
     vat_rate: Money = Decimal(0)
     total_vat_amount: Money = Decimal(0)
-    title: str | None = None
+    title: ShortText = None
     sku: str | None = None
 
 

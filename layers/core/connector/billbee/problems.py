@@ -59,3 +59,14 @@ def raw_order_id(raw: Any) -> int | None:
     if isinstance(value, int) and 0 < value < 2**63:
         return value
     return None
+
+
+def order_fields(raw: Any) -> dict[str, Any]:
+    """The parts of a raw order the connector reads (the fields of its model), for storing an order the models
+    cannot read: never the seller's comments, the history or other data that can grow without bound."""
+    from connector.billbee.models import Order
+
+    if not isinstance(raw, dict):
+        return {"raw": repr(raw)[:500]}
+    names = {field.alias or name for name, field in Order.model_fields.items()}
+    return {key: value for key, value in raw.items() if key in names}

@@ -16,7 +16,12 @@ from typing import Any
 from connector.billbee.models import BILLBEE_ZONE as BERLIN
 from connector.billbee.models import InvoiceDetails, InvoiceFee, Order
 from connector.money import CENT, ZERO, cents, rate_key
-from connector.settings.model import ConnectionSettings, PaymentReconciliation, VoucherDateSource
+from connector.settings.model import (
+    KNOWN_PAYMENT_METHODS,
+    ConnectionSettings,
+    PaymentReconciliation,
+    VoucherDateSource,
+)
 
 # Billbee VatMode -> sevDesk revenue taxRule (bookkeeping.md, "Tax rule from Billbee's VatMode").
 TAX_RULE_BY_VAT_MODE = {0: 1, 1: 11, 2: 3, 3: 2}
@@ -357,12 +362,18 @@ def _plan_payments(
     planned: list[PlannedPayment] = []
     remaining = total
     for key, amount, when, method in received:
+        method_text = f"payment method {method}"
+        if method is None or method not in KNOWN_PAYMENT_METHODS:
+            method_text = f"a payment type Billbee does not list ({method})"
         account = settings.accounts.check_account_for(method)
         if account is None and settings.sevdesk.book_unassigned_payments_as_default:
             account = settings.sevdesk.default_check_account_id
+            if method is None or method not in KNOWN_PAYMENT_METHODS:
+                notes.append(f"payment {key} of {amount} {currency} came with {method_text}; booked on the default "
+                             "account")
         if account is None:
             notes.append(
-                f"payment of {amount} {currency} by payment method {method} has no account mapping "
+                f"payment of {amount} {currency} by {method_text} has no account mapping "
                 "and default payments are off; it was not booked, so the voucher is not fully paid"
             )
             continue

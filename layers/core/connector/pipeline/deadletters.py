@@ -1,7 +1,8 @@
 """What reached the export queue's dead-letter queue, for the status API: nothing is lost silently.
 
-SQS has no "list" call: the messages are received with a visibility timeout of 0, so they stay in the queue for the
-next look (and for a redrive). A look sees at most ``limit`` messages; ``approximateCount`` says how many there are.
+SQS has no "list" call. A look receives batches of ten with a short visibility timeout, so each receive brings
+messages not seen yet, until the queue gives no more (or ``MAX_MESSAGES``); then it makes every one of them visible
+again at once, so they stay in the queue for the next look and for a redrive. ``approximateCount`` is SQS's own count.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-PEEK_ROUNDS = 5
+HIDE_SECONDS = 30  # long enough to page through the queue; every message is made visible again right after
+MAX_MESSAGES = 1000  # a look stops here (a dead-letter queue this full needs a redrive, not a list)
 
 
 @dataclass(frozen=True)
@@ -35,19 +37,27 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
     return DeadLetter(str(message.get("MessageId")), body[:2000], connection_id, order_id)
 
 
-def peek_dead_letters(sqs: Any, queue_url: str, *, limit: int = 50) -> tuple[int, list[DeadLetter]]:
+def peek_dead_letters(sqs: Any, queue_url: str, *, limit: int = MAX_MESSAGES) -> tuple[int, list[DeadLetter]]:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     approximate = int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))
     seen: dict[str, DeadLetter] = {}
-    for _ in range(PEEK_ROUNDS):
-        if len(seen) >= min(limit, approximate):
-            break
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
-        ).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            letter = _parse(message)
-            seen.setdefault(letter.message_id, letter)
-    return approximate, list(seen.values())[:limit]
+    handles: list[str] = []
+    try:
+        while len(seen) < limit:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=HIDE_SECONDS
+            ).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                handles.append(message["ReceiptHandle"])
+                letter = _parse(message)
+                seen.setdefault(letter.message_id, letter)
+    finally:
+        for start in range(0, len(handles), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                         for i, h in enumerate(handles[start : start + 10])],
+            )
+    return max(approximate, len(seen)), list(seen.values())[:limit]

@@ -4,6 +4,8 @@ transfer* (help text), so the export checks it again right before the voucher is
 
 from __future__ import annotations
 
+from typing import Any
+
 from connector.billbee.models import Order
 from connector.settings.model import ConnectionSettings
 
@@ -30,3 +32,21 @@ def filter_mismatch(order: Order, settings: ConnectionSettings, *, check_tag: bo
 
 def matches_filters(order: Order, settings: ConnectionSettings) -> bool:
     return filter_mismatch(order, settings) is None
+
+
+def why_left_out(raw: Any, settings: ConnectionSettings) -> str:
+    """Why an order Billbee holds has no export record: its data cannot be read, or which filter leaves it out."""
+    from pydantic import ValidationError
+
+    from connector.billbee.problems import describe_validation_error
+
+    try:
+        order = Order.model_validate(raw)
+    except ValidationError as exc:
+        return f"Billbee's data for it cannot be read: {describe_validation_error(exc)}"
+    mismatch = filter_mismatch(order, settings)
+    if mismatch is not None:
+        return mismatch
+    if not order.has_invoice:
+        return "the order has no invoice yet"
+    return "not listed by Billbee for the connection's filters yet (the next hourly run looks again)"

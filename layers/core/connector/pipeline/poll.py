@@ -19,7 +19,7 @@ from typing import Any
 
 from connector.billbee.invoices import InvoiceIndex
 from connector.billbee.models import Order
-from connector.billbee.problems import UnreadableOrder
+from connector.billbee.problems import UnreadableOrder, order_fields
 from connector.errors import ApiError, AuthError
 from connector.observability import logger
 from connector.pipeline.export import ConnectionBroken, auth_failure_reason, check_sevdesk_account
@@ -125,13 +125,22 @@ class Poller:
             if not stored.settings.enabled:
                 continue
             try:
-                summaries.append(self.poll_connection(stored))
+                summary = self.poll_connection(stored)
             except Exception as exc:  # one connection failing never stops another
                 logger.exception("poll failed", extra={"connection": stored.settings.connection_id})
-                summaries.append(
-                    PollSummary(stored.settings.connection_id, status="FAILED", error=f"{type(exc).__name__}: {exc}")
+                summary = PollSummary(
+                    stored.settings.connection_id, status="FAILED", error=f"internal error: {type(exc).__name__}: {exc}"
                 )
+            summaries.append(summary)
+            self._record_poll(summary)
         return summaries
+
+    def _record_poll(self, summary: PollSummary) -> None:
+        """Every poll's outcome, failed ones included, is what the status API shows as the connection's last poll."""
+        try:
+            self.store.set_cursor(summary.connection_id, self.store.clock(), summary.as_dict())
+        except Exception:  # noqa: BLE001 - the outcome is in the log and the metric even when this write fails
+            logger.exception("poll outcome not stored", extra={"connection": summary.connection_id})
 
     def poll_connection(self, stored: StoredConnection) -> PollSummary:
         settings = stored.settings
@@ -180,7 +189,6 @@ class Poller:
         self._reconcile_missing(settings, still_listed, to_queue)
         self.enqueue(settings.connection_id, to_queue, reason="poll", records=records)
         summary.queued, summary.queued_ids = len(to_queue), to_queue
-        self.store.set_cursor(settings.connection_id, self.store.clock(), summary.as_dict())
         logger.info("poll finished", extra=summary.as_dict())
         return summary
 
@@ -198,7 +206,7 @@ class Poller:
                     f"an order without a usable BillBeeOrderId (order number {number or 'unknown'}): {bad.problem}"
                 )
                 continue
-            raw = bad.raw if isinstance(bad.raw, dict) else {"BillBeeOrderId": bad.order_id, "raw": bad.raw}
+            raw = {**order_fields(bad.raw), "BillBeeOrderId": bad.order_id}
             digest = data_hash(raw, None)
             record = self.store.get_order(settings.connection_id, bad.order_id)
             if record is None:

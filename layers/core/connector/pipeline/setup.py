@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector.bookkeeping.voucher import RATE_NAMES
-from connector.errors import ApiError, AuthError
+from connector.errors import ApiError, AuthError, RejectedError
 from connector.money import rate_key
 from connector.pipeline.export import SUPPORTED_BOOKKEEPING_VERSION
 from connector.pipeline.runtime import ConnectionClients, Runtime
@@ -33,10 +33,17 @@ class SetupCheck:
 @dataclass
 class SetupReport:
     checks: list[SetupCheck] = field(default_factory=list)
+    # Checks that could not be made (an API unreachable, throttling, a server error): "try again later", not "the
+    # settings are wrong" - the HTTP API answers 502 for these, 422 only for settings the checks refused.
+    unreachable: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
+
+    def could_not_ask(self, name: str, api: str, exc: ApiError) -> None:
+        self.unreachable.append(name)
+        self.add(name, False, f"{api} could not be asked ({exc}); nothing was saved, try again later")
 
     def add(self, name: str, ok: bool, detail: str) -> None:
         self.checks.append(SetupCheck(name, ok, detail))
@@ -50,6 +57,12 @@ class SetupError(Exception):
         failed = "; ".join(f"{c.name}: {c.detail}" for c in report.checks if not c.ok)
         super().__init__(f"connection not saved: {failed}")
         self.report = report
+
+    @property
+    def unreachable(self) -> bool:
+        """Only checks that could not be made failed: retry later (502), the settings were not refused (422)."""
+        refused = [c for c in self.report.checks if not c.ok and c.name not in self.report.unreachable]
+        return bool(self.report.unreachable) and not refused
 
 
 SETUP_TIMEOUT_SECONDS = 8.0  # both checks must fit API Gateway's 29 s together
@@ -84,16 +97,21 @@ def _checks(clients: ConnectionClients, settings: ConnectionSettings) -> SetupRe
                 )
     except AuthError:
         report.add("billbeeCredentials", False, "Billbee rejected the API key, user name or API password")
+    except RejectedError as exc:
+        report.add("billbeeCredentials", False, f"Billbee refused the request: {exc}")
     except ApiError as exc:
-        report.add("billbeeCredentials", False, f"Billbee could not be reached: {exc}")
+        report.could_not_ask("billbeeCredentials", "Billbee", exc)
 
     try:
         version = clients.sevdesk.bookkeeping_version()
     except AuthError:
         report.add("sevdeskToken", False, "sevDesk rejected the API token")
         return report
+    except RejectedError as exc:
+        report.add("sevdeskToken", False, f"sevDesk refused the request: {exc}")
+        return report
     except ApiError as exc:
-        report.add("sevdeskToken", False, f"sevDesk could not be reached: {exc}")
+        report.could_not_ask("sevdeskToken", "sevDesk", exc)
         return report
     report.add("sevdeskToken", True, "sevDesk accepted the API token")
     report.add(

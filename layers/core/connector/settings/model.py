@@ -6,16 +6,26 @@ runner reads from ``--connection``. Credentials are write-only: they go to Secre
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from connector.money import rate_key
+from connector.observability import redact_secret
 
 CONNECTION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_EXPORT_TAG = "Sevdesk"
@@ -26,7 +36,10 @@ KNOWN_PAYMENT_METHODS = frozenset({1, 2, 3, 4, 6, *range(19, 151)})
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error's text must never carry a value: credentials sit in these models.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
 
 class PaymentReconciliation(StrEnum):
@@ -147,13 +160,40 @@ class AccountSettings(_Model):
         return None
 
 
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 class Credentials(_Model):
-    """Write-only: stored in Secrets Manager, never in DynamoDB, never logged or returned."""
+    """Write-only: stored in Secrets Manager, never in DynamoDB, never logged or returned.
+
+    A credential pasted with spaces or a line break around it is trimmed (a header cannot carry them, and httpx would
+    put the whole value into its error message); one with a space or a control character inside is refused, with a
+    message that names the field and never the value."""
 
     billbee_api_key: SecretStr = Field(min_length=1)
     billbee_username: SecretStr = Field(min_length=1)
     billbee_api_password: SecretStr = Field(min_length=1)
     sevdesk_api_token: SecretStr = Field(min_length=1)
+
+    @field_validator("billbee_api_key", "billbee_username", "billbee_api_password", "sevdesk_api_token", mode="before")
+    @classmethod
+    def _trimmed(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str):
+            raise ValueError("must be a string")  # noqa: TRY004 - pydantic turns ValueError into a field problem
+        text = text.strip()
+        if not text:
+            raise ValueError("must not be empty")
+        if _CONTROL_OR_SPACE.search(text):
+            raise ValueError("must not contain spaces, line breaks or control characters (was it pasted whole?)")
+        return text
+
+    @model_validator(mode="after")
+    def _never_logged(self) -> Credentials:
+        for value in self.as_secret_json().values():
+            redact_secret(value)
+            redact_secret(json.dumps(value)[1:-1])  # as it appears inside a JSON log line
+        return self
 
     def as_secret_json(self) -> dict[str, str]:
         return {
@@ -166,12 +206,14 @@ class Credentials(_Model):
 
 class ConnectionSettings(_Model):
     connection_id: Annotated[str, Field(pattern=CONNECTION_ID_PATTERN)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     enabled: bool = True
     general: GeneralSettings
     sevdesk: SevdeskSettings = Field(default_factory=SevdeskSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
-    export_tag: Annotated[str, Field(min_length=1, max_length=100)] = DEFAULT_EXPORT_TAG
+    export_tag: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = (
+        DEFAULT_EXPORT_TAG
+    )
     credentials: Credentials | None = None
 
     @field_validator("export_tag")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,10 +31,54 @@ from connector.store.records import CLAIMABLE, ExportState, OrderRecord, Steps
 
 GSI = "GSI1"
 CONNECTIONS_PK = "CONNECTIONS"
+# DynamoDB items hold at most 400 KB. The order and invoice JSON of a record is compressed above this size (an order
+# with a thousand lines is ~300 KB of JSON, ~30 KB compressed); fields the connector does not use are not stored.
+COMPRESS_ABOVE = 32 * 1024
+
+
+def _packed(name: str, value: Any) -> dict[str, Any]:
+    """``<name>Json`` as text, or ``<name>Z``: zlib-compressed JSON (a Binary attribute) when it is large."""
+    text = json.dumps(value, sort_keys=True)
+    if len(text) <= COMPRESS_ABOVE:
+        return {f"{name}Json": text}
+    return {f"{name}Z": zlib.compress(text.encode(), 6)}
+
+
+def _unpack(item: dict[str, Any], name: str) -> Any:
+    packed = item.get(f"{name}Z")
+    if packed is not None:
+        raw = packed.value if hasattr(packed, "value") else packed
+        return json.loads(zlib.decompress(bytes(raw)))
+    text = item.get(f"{name}Json")
+    return json.loads(text) if text else None
 
 
 class ConflictError(Exception):
     """A conditional write lost: another worker changed the record first."""
+
+
+MAX_ORDER_BYTES = 300 * 1024  # what an order's data may take in a record, compressed (the item limit is 400 KB)
+
+
+def fitting(record: OrderRecord) -> OrderRecord:
+    """The record with its order and invoice data in a form that fits a DynamoDB item: compressed when large, and
+    when even that is too much (an order of thousands of lines), only the order's id and totals are kept with a note:
+    the export reads the order from Billbee again anyway, and the reason says why it waits for a person."""
+    size = sum(len(v) for k, v in _packed("order", record.order).items()) + (
+        0 if record.invoice is None else sum(len(v) for v in _packed("invoice", record.invoice).values())
+    )
+    if size <= MAX_ORDER_BYTES:
+        return record
+    keep = ("BillBeeOrderId", "OrderNumber", "State", "InvoiceNumber", "InvoiceNumberPrefix", "InvoiceDate",
+            "TotalCost", "Currency")
+    record.order = {k: record.order.get(k) for k in keep if k in record.order}
+    record.invoice = None
+    record.state = ExportState.NEEDS_ATTENTION
+    record.reason = (
+        f"the order's data takes {size // 1024} KB even compressed, more than an export record can hold; book this "
+        "invoice by hand and mark the order as handled"
+    )
+    return record
 
 
 def utc_now() -> str:
@@ -142,6 +187,7 @@ class Store:
         now = self.clock()
         record.created_at = record.created_at or now
         record.updated_at = now
+        fitting(record)
         record.version = 1
         try:
             self.table.put_item(Item=self._item(record), ConditionExpression="attribute_not_exists(PK)")
@@ -154,6 +200,7 @@ class Store:
         expected = record.version
         record.version = expected + 1
         record.updated_at = self.clock()
+        fitting(record)
         condition = "#v = :expected"
         values: dict[str, Any] = {":expected": expected}
         if owner is not None:
@@ -290,8 +337,8 @@ class Store:
             "connectionId": record.connection_id,
             "orderId": record.order_id,
             "state": record.state.value,
-            "orderJson": json.dumps(record.order, sort_keys=True),
-            "invoiceJson": None if record.invoice is None else json.dumps(record.invoice, sort_keys=True),
+            **_packed("order", record.order),
+            **({} if record.invoice is None else _packed("invoice", record.invoice)),
             "invoiceNumber": record.invoice_number,
             "invoiceNumberSource": record.invoice_number_source,
             "steps": record.steps.to_item(),
@@ -316,8 +363,8 @@ class Store:
             connection_id=item["connectionId"],
             order_id=int(item["orderId"]),
             state=ExportState(item["state"]),
-            order=json.loads(item["orderJson"]),
-            invoice=json.loads(item["invoiceJson"]) if item.get("invoiceJson") else None,
+            order=_unpack(item, "order") or {},
+            invoice=_unpack(item, "invoice"),
             invoice_number=item.get("invoiceNumber"),
             invoice_number_source=item.get("invoiceNumberSource"),
             steps=Steps.from_item(item.get("steps")),
