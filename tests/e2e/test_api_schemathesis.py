@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from api_operations import OPERATIONS
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -87,19 +88,6 @@ def api_schema(served: Served) -> Any:
     return schemathesis.openapi.from_url(f"{served.url}/openapi.json", headers=served.headers)
 
 
-OPERATIONS = [
-    ("GET", "/connections"),
-    ("PUT", "/connections/{connectionId}"),
-    ("GET", "/connections/{connectionId}"),
-    ("DELETE", "/connections/{connectionId}"),
-    ("GET", "/connections/{connectionId}/setup-options"),
-    ("POST", "/connections/{connectionId}/payment-accounts"),
-    ("POST", "/connections/{connectionId}/exports"),
-    ("GET", "/connections/{connectionId}/orders"),
-    ("GET", "/connections/{connectionId}/orders/{orderId}"),
-    ("POST", "/connections/{connectionId}/orders/{orderId}/retry"),
-    ("GET", "/connections/{connectionId}/dead-letters"),
-]
 
 
 def test_the_served_document_has_exactly_these_operations(api_schema: Any) -> None:

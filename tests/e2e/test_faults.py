@@ -692,9 +692,9 @@ def test_a_token_replaced_right_after_a_401_is_used_by_the_very_next_export(worl
     world.clock.advance(60)
     failed = [r.order_id for r in world.stack.records(CID) if r.state.value == "FAILED"]
     assert failed
-    from connector.pipeline.poll import Poller
+    from connector.pipeline.queue import enqueue_exports
 
-    Poller(world.stack.runtime).enqueue(CID, failed, reason="retry")
+    enqueue_exports(world.stack.runtime, CID, failed, reason="retry")
     world.deliver()
     assert world.stack.runtime.store.get_connection_status(CID).state == "OK"
     assert all(world.record(order_id).state.value == "EXPORTED" for order_id in failed)

@@ -206,28 +206,20 @@ PREFIX_SECRETS = {
 }
 
 
+# Which actions each function is granted is proved by running it: tests/e2e/test_secrets_and_privileges.py records
+# every AWS call of each function during a whole job and compares it with these grants. Here: on which resources.
 @pytest.mark.parametrize(
-    ("function", "table_actions", "secret_actions", "queue_actions"),
-    [
-        ("PollFunction", {"GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"}, {"GetSecretValue"},
-         {"SendMessage"}),
-        # ChangeMessageVisibility: a failed order's back-off (messages.delay_message)
-        ("ExportFunction", {"GetItem", "PutItem", "UpdateItem", "Query", "DeleteItem"}, {"GetSecretValue"},
-         {"SendMessage", "ChangeMessageVisibility"}),
-    ],
+    ("function", "table_resources"),
+    [("PollFunction", TABLE_AND_INDEXES), ("ExportFunction", TABLE_AND_INDEXES[:1])],  # the export needs no index
 )
 def test_worker_functions_get_only_their_table_queue_and_secrets(
-    template: dict[str, Any], function: str, table_actions: set[str], secret_actions: set[str],
-    queue_actions: set[str],
+    template: dict[str, Any], function: str, table_resources: list[Any]
 ) -> None:
-    actions, resources = _granted(template, function, "dynamodb")
-    assert actions == {f"dynamodb:{a}" for a in table_actions}
-    assert resources == TABLE_AND_INDEXES
-    actions, resources = _granted(template, function, "sqs")
-    assert actions == {f"sqs:{a}" for a in queue_actions}
+    _, resources = _granted(template, function, "dynamodb")
+    assert resources == table_resources
+    _, resources = _granted(template, function, "sqs")
     assert resources == [{"Fn::GetAtt": ["ExportQueue", "Arn"]}]
-    actions, resources = _granted(template, function, "secretsmanager")
-    assert actions == {f"secretsmanager:{a}" for a in secret_actions}
+    _, resources = _granted(template, function, "secretsmanager")
     # Not the API token secret: only the API function may read it.
     assert resources == [PREFIX_SECRETS]
 
@@ -304,6 +296,22 @@ def test_alarms_watch_the_dlq_the_poll_and_the_export_error_rate(template: dict[
     assert template["Resources"]["AlertTopic"]["Condition"] == "HasAlarmEmail"
     assert template["Resources"]["AlertEmailSubscription"]["Condition"] == "HasAlarmEmail"
     assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+
+
+def test_connection_errors_and_orders_needing_attention_raise_alarms(template: dict[str, Any]) -> None:
+    """A failed poll is caught per connection (the Lambda succeeds), so its own metric carries the alarm; the metric
+    names and dimensions here are the ones the handlers emit (tests/e2e/test_metrics.py)."""
+    service = [{"Name": "service", "Value": "billbee-sevdesk"}]
+    errors = template["Resources"]["ConnectionErrorsAlarm"]["Properties"]
+    assert (errors["Namespace"], errors["MetricName"], errors["Dimensions"]) == (
+        "BillbeeSevdesk", "ConnectionErrors", service)
+    assert (errors["ComparisonOperator"], errors["Threshold"], errors["Period"]) == (
+        "GreaterThanOrEqualToThreshold", 1, 3600)
+    attention = template["Resources"]["OrdersNeedAttentionAlarm"]["Properties"]
+    watched = {m["MetricStat"]["Metric"]["MetricName"] for m in attention["Metrics"] if "MetricStat" in m}
+    assert watched == {"ExportNeedsAttention", "UnreadableOrders"}
+    for alarm in (errors, attention):
+        assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlertTopic"}], {"Ref": "AWS::NoValue"}]}
 
 
 def test_outputs(template: dict[str, Any]) -> None:

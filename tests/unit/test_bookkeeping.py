@@ -106,10 +106,22 @@ def test_vat_mode_maps_to_the_revenue_tax_rule(vat_mode: int | None, rule: int) 
     assert tax_rule_for(vat_mode) == rule
 
 
-@pytest.mark.parametrize("vat_mode", [4, 5, 9])
-def test_margin_scheme_and_unknown_vat_modes_need_attention(vat_mode: int) -> None:
+@pytest.mark.parametrize("vat_mode", [4, 5])
+def test_margin_scheme_and_the_sentinel_vat_mode_need_attention(vat_mode: int) -> None:
     with pytest.raises(BookkeepingProblem, match=f"VatMode {vat_mode}"):
         plan(order(VatMode=vat_mode))
+    assert "no sevDesk voucher tax rule" in str(pytest.raises(BookkeepingProblem, tax_rule_for, 9).value)
+
+
+@pytest.mark.parametrize(("field", "value"), [("VatMode", 9), ("VatMode", -1)])
+def test_a_vat_mode_outside_billbees_enum_cannot_be_read(field: str, value: int) -> None:
+    with pytest.raises(ValueError, match=field):
+        Order.model_validate(order(**{field: value}))
+
+
+def test_a_tax_index_outside_billbees_enum_cannot_be_read() -> None:
+    with pytest.raises(ValueError, match="TaxIndex"):
+        Order.model_validate(order(OrderItems=[{"TotalPrice": 119.0, "TaxIndex": 7}]))
 
 
 def test_a_foreign_eu_rate_is_an_oss_case_that_vouchers_cannot_carry() -> None:

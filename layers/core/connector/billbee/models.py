@@ -122,7 +122,8 @@ class OrderItem(_Model):
     quantity: Money = Decimal(0)
     total_price: Money = Decimal(0)  # gross, after the line discount (billbee-pitfalls #10)
     tax_amount: Money = Decimal(0)  # VAT contained in total_price
-    tax_index: int | None = None  # 0 none, 1 -> TaxRate1, 2 -> TaxRate2
+    # 0 none, 1 -> TaxRate1, 2 -> TaxRate2; any other value leaves the line's VAT rate unknown: unreadable.
+    tax_index: Annotated[int | None, Field(ge=0, le=2)] = None
     discount: Money = Decimal(0)  # percent
     unrebated_total_price: Money = Decimal(0)
     is_coupon: bool | None = False
@@ -142,7 +143,8 @@ class Order(_Model):
     id: str | None = None
     order_number: str | None = None
     state: int | None = None
-    vat_mode: int | None = None
+    # 0-4 as in the C# SDK, 5 its sentinel (booking refuses 4 and 5 with a reason); anything else is unreadable.
+    vat_mode: Annotated[int | None, Field(ge=0, le=5)] = None
     created_at: BillbeeDateTime = None
     payed_at: BillbeeDateTime = None
     shipped_at: BillbeeDateTime = None

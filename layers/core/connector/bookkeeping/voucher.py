@@ -46,7 +46,6 @@ RATE_NAMES = {
 }
 FULL_PAYMENT = "FULL_PAYMENT"
 PARTIAL_PAYMENT = "N"  # sevDesk's "partial payment" booking type (sevdesk-api.md §5)
-KNOWN_TAX_INDEXES = (None, 0, 1, 2)  # 0 none, 1 -> TaxRate1, 2 -> TaxRate2 (billbee-api.md §6)
 # The two readings of the invoice list's TotalGross (ERRATA Billbee 6); which one an invoice met is logged.
 TOTAL_WITH_FEES = "TotalGross includes the fees"
 TOTAL_POSITIONS_ONLY = "TotalGross is the positions only (fees extra)"
@@ -186,11 +185,6 @@ def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[D
             # "coupon, interpreted as tax-free payment" (Billbee spec): booked at 0 % as the invoice shows it.
             add(ZERO, item.total_price, "Gutschein")
             continue
-        if item.tax_index not in KNOWN_TAX_INDEXES:
-            raise BookkeepingProblem(
-                f"an item carries the unknown Billbee TaxIndex {item.tax_index} (known: 0 none, 1 regular, "
-                "2 reduced rate), so its VAT rate is unknown"
-            )
         rate = ZERO if no_vat else order.rate_for_tax_index(item.tax_index)
         item_rates.add(rate.normalize())
         add(rate, item.total_price, "Waren")

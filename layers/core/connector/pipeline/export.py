@@ -44,7 +44,6 @@ from connector.bookkeeping.voucher import (
 )
 from connector.errors import (
     ApiError,
-    AuthError,
     NotFoundError,
     OutcomePending,
     RejectedError,
@@ -54,15 +53,14 @@ from connector.errors import (
     Waiting,
 )
 from connector.observability import logger
+from connector.pipeline.connection import BROKEN, check_sevdesk_account, mark_broken
 from connector.pipeline.filters import filter_mismatch
 from connector.pipeline.outcomes import LostWrite, Timing, after_lost_answer, after_search_found_nothing
 from connector.pipeline.runtime import ConnectionClients, Runtime
-from connector.secrets import CredentialsUnavailable
 from connector.settings.model import ConnectionSettings
 from connector.store.dynamo import ConflictError, StoredConnection
 from connector.store.records import CLAIMABLE, ExportState, OrderRecord
 
-SUPPORTED_BOOKKEEPING_VERSION = "2.0"
 TEMP_FILE_MAX_AGE = timedelta(hours=1)  # re-upload a PDF whose temp file may have expired before the voucher
 INVOICE_WINDOW = timedelta(minutes=1)  # the invoice list is searched this far around the order's invoice date
 
@@ -82,27 +80,6 @@ class ExportRequest:
     connection_id: str
     order_id: int
     reason: str = "poll"
-
-
-class ConnectionBroken(Exception):
-    """The connection cannot work until its user acts (bad token, bookkeeping 1.0): stop, no retry storm."""
-
-
-def check_sevdesk_account(clients: ConnectionClients) -> None:
-    """Only sevDesk bookkeeping 2.0 is written to (bookkeeping.md); checked before the first write."""
-    if clients.checked_version is None:
-        clients.checked_version = clients.sevdesk.bookkeeping_version()
-    if clients.checked_version != SUPPORTED_BOOKKEEPING_VERSION:
-        raise ConnectionBroken(
-            f"the sevDesk account uses bookkeeping version {clients.checked_version}; the connector writes only to "
-            "version 2.0 (taxRule/accountDatev). Switch the account to sevdesk-Update 2.0"
-        )
-
-
-def auth_failure_reason(exc: AuthError) -> str:
-    if exc.api == "sevdesk":
-        return "sevDesk rejected the API token (wrong or revoked); enter a valid admin token for this connection"
-    return "Billbee rejected the API key, user name or API password (or the API is not activated for the account)"
 
 
 class Exporter:
@@ -155,12 +132,8 @@ class Exporter:
             return self._steps(settings, clients, record, owner)
         except BookkeepingProblem as problem:
             return self._finish(record, owner, ExportState.NEEDS_ATTENTION, reason=problem.reason)
-        except (ConnectionBroken, CredentialsUnavailable, AuthError) as exc:
-            reason = auth_failure_reason(exc) if isinstance(exc, AuthError) else str(exc)
-            self.store.set_connection_status(settings.connection_id, "ERROR", reason)
-            self.runtime.forget_clients(settings.connection_id)
-            self.runtime.secrets.forget(stored.secret_id)  # a token replaced right now must be read, not the cache
-            logger.error("connection broken", extra={"connection": settings.connection_id, "reason": reason})
+        except BROKEN as exc:
+            reason = mark_broken(self.runtime, stored, exc)
             self._finish(record, owner, ExportState.FAILED, error=reason)
             return Outcome.CONNECTION_ERROR
         except UnreadableData as exc:

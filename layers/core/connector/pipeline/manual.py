@@ -26,8 +26,7 @@ order was not exported.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -38,22 +37,16 @@ from connector.billbee.invoices import InvoiceIndex
 from connector.billbee.models import InvoiceDetails, Order
 from connector.errors import ApiError, AuthError, NotFoundError, UnreadableData
 from connector.observability import logger
-from connector.pipeline.poll import Poller
+from connector.pipeline.connection import interactive_clients
+from connector.pipeline.queue import enqueue_exports
 from connector.pipeline.runtime import Runtime
-from connector.settings.model import Credentials
-from connector.sevdesk.client import SevdeskClient
 from connector.store.dynamo import ConflictError, StoredConnection
 from connector.store.records import ExportState, OrderRecord, data_hash
-from connector.transport import RetryPolicy
 
 MAX_ORDERS_PER_REQUEST = 500
 # Seconds a request may spend fetching orders from Billbee. With the per-call limits below, the last call started
 # inside the budget ends by about budget + 2 x 4 s + back-off, still inside the function's 29 s.
 DEFAULT_TIME_BUDGET_SECONDS = 15.0
-# An interactive request must not hang on one slow call the way the export worker may (it has 120 s).
-INTERACTIVE_TIMEOUT_SECONDS = 4.0
-INTERACTIVE_RETRY = RetryPolicy(attempts=2, base_delay=0.3, max_delay=1.0, max_retry_after=3.0)
-INTERACTIVE_MAX_RATE_WAIT_SECONDS = 3.0
 # The invoice list is searched this far around the order's invoice date for its positions (shipping VAT rate).
 INVOICE_WINDOW = timedelta(minutes=1)
 
@@ -100,40 +93,6 @@ class ManualExportResult:
         return [o.order_id for o in self.outcomes if o.outcome is outcome]
 
 
-@contextmanager
-def interactive_clients(
-    runtime: Runtime, connection_id: str, credentials: Credentials
-) -> Iterator[tuple[BillbeeClient, SevdeskClient]]:
-    """Clients for a request someone is waiting on: short timeouts, one retry, a short wait for a rate-limit slot.
-
-    They share the connection's Billbee rate limiter with the poll and the export workers, but not their cached
-    clients, whose patient retry policy suits a queue and not an HTTP request."""
-    limiter = runtime.limiter_for(connection_id)
-    if hasattr(limiter, "max_wait_seconds"):
-        limiter.max_wait_seconds = INTERACTIVE_MAX_RATE_WAIT_SECONDS
-    timeout = min(runtime.config.http_timeout, INTERACTIVE_TIMEOUT_SECONDS)
-    billbee = BillbeeClient(
-        api_key=credentials.billbee_api_key.get_secret_value(),
-        username=credentials.billbee_username.get_secret_value(),
-        password=credentials.billbee_api_password.get_secret_value(),
-        base_url=runtime.config.billbee_base_url,
-        limiter=limiter,
-        timeout=timeout,
-        retry=INTERACTIVE_RETRY,
-    )
-    sevdesk = SevdeskClient(
-        api_token=credentials.sevdesk_api_token.get_secret_value(),
-        base_url=runtime.config.sevdesk_base_url,
-        timeout=timeout,
-        retry=INTERACTIVE_RETRY,
-    )
-    try:
-        yield billbee, sevdesk
-    finally:
-        billbee.close()
-        sevdesk.close()
-
-
 def request_manual_export(
     runtime: Runtime,
     stored: StoredConnection,
@@ -163,6 +122,10 @@ def request_manual_export(
                 order_id, ManualOutcome.ALREADY_EXPORTED, "exported by this connector before; never exported twice",
                 record.steps.voucher_id,
             )
+        elif record is not None and record.state is ExportState.HANDLED:
+            decided[order_id] = OrderOutcome(
+                order_id, ManualOutcome.ALREADY_EXPORTED, f"booked by hand: {record.reason}", record.steps.voucher_id
+            )
         elif record is not None and record.state is ExportState.EXPORTING and record.lease_until >= store.epoch():
             decided[order_id] = OrderOutcome(order_id, ManualOutcome.IN_PROGRESS, "an export worker is exporting it")
         else:
@@ -171,8 +134,8 @@ def request_manual_export(
     queued: list[int] = []
     if to_check:
         credentials = runtime.secrets.get(stored.secret_id)
-        with interactive_clients(runtime, settings.connection_id, credentials) as (billbee, _):
-            checker = _Checker(runtime, stored, billbee, set_tag=set_tag, only_untagged=only_untagged)
+        with interactive_clients(runtime, settings.connection_id, credentials) as clients:
+            checker = _Checker(runtime, stored, clients.billbee, set_tag=set_tag, only_untagged=only_untagged)
             ready: list[tuple[Order, OrderRecord | None]] = []
             broken: str | None = None
             for index, (order_id, record) in enumerate(to_check):
@@ -201,7 +164,7 @@ def request_manual_export(
                 if decided[order.bill_bee_order_id].outcome is ManualOutcome.QUEUED:
                     queued.append(order.bill_bee_order_id)
     if queued:
-        Poller(runtime).enqueue(settings.connection_id, queued, reason="manual")
+        enqueue_exports(runtime, settings.connection_id, queued, reason="manual")
     result.outcomes = [decided[order_id] for order_id in dict.fromkeys(order_ids)]
     return result
 

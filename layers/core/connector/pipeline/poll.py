@@ -12,7 +12,6 @@ Order of work per connection (architecture.md §1, §5):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,18 +19,18 @@ from typing import Any
 from connector.billbee.invoices import InvoiceIndex
 from connector.billbee.models import Order
 from connector.billbee.problems import UnreadableOrder, order_fields
-from connector.errors import ApiError, AuthError
+from connector.errors import ApiError
 from connector.observability import logger
-from connector.pipeline.export import ConnectionBroken, auth_failure_reason, check_sevdesk_account
+from connector.pipeline.connection import BROKEN, check_sevdesk_account, mark_broken
 from connector.pipeline.filters import filter_mismatch
+from connector.pipeline.queue import enqueue_exports
 from connector.pipeline.runtime import ConnectionClients, Runtime
-from connector.secrets import CredentialsUnavailable
 from connector.settings.model import ConnectionSettings
 from connector.store.dynamo import ConflictError, StoredConnection
 from connector.store.records import ExportState, OrderRecord, data_hash
 
+DONE_OR_BUSY = (ExportState.EXPORTED, ExportState.EXPORTING, ExportState.HANDLED)
 REQUEUE_AFTER = timedelta(minutes=15)  # a PENDING order whose message got lost is queued again
-SQS_BATCH = 10
 
 
 @dataclass
@@ -151,13 +150,8 @@ class Poller:
             clients.checked_version = None  # re-check each hour: the account may have changed
             check_sevdesk_account(clients)
             listed = list_candidates(clients, settings)
-        except (AuthError, ConnectionBroken, CredentialsUnavailable) as exc:
-            reason = auth_failure_reason(exc) if isinstance(exc, AuthError) else str(exc)
-            self.store.set_connection_status(settings.connection_id, "ERROR", reason)
-            self.runtime.forget_clients(settings.connection_id)
-            self.runtime.secrets.forget(stored.secret_id)
-            logger.error("connection broken", extra={"connection": settings.connection_id, "reason": reason})
-            summary.status, summary.error = "ERROR", reason
+        except BROKEN as exc:
+            summary.status, summary.error = "ERROR", mark_broken(self.runtime, stored, exc)
             return summary
         except ApiError as exc:
             summary.status, summary.error = "FAILED", str(exc)
@@ -187,7 +181,7 @@ class Poller:
         still_listed = {int(r["BillBeeOrderId"]) for r in candidates}
         still_listed |= {bad.order_id for bad in listed.unreadable if bad.order_id is not None}
         self._reconcile_missing(settings, still_listed, to_queue)
-        self.enqueue(settings.connection_id, to_queue, reason="poll", records=records)
+        enqueue_exports(self.runtime, settings.connection_id, to_queue, reason="poll", records=records)
         summary.queued, summary.queued_ids = len(to_queue), to_queue
         logger.info("poll finished", extra=summary.as_dict())
         return summary
@@ -216,7 +210,7 @@ class Poller:
                 )
                 self.store.create_order(record)
                 continue
-            if record.state in (ExportState.EXPORTED, ExportState.EXPORTING):
+            if record.state in DONE_OR_BUSY:
                 continue
             if record.state is ExportState.NEEDS_ATTENTION and record.data_hash == digest:
                 continue
@@ -295,6 +289,8 @@ class Poller:
             return "queue" if order.has_invoice else "skipped"
 
         state = record.state
+        if state is ExportState.HANDLED:
+            return "unchanged"  # a bookkeeper booked it by hand: never exported, whatever Billbee shows
         if state in (ExportState.EXPORTED, ExportState.EXPORTING):
             if state is ExportState.EXPORTING and record.lease_until < self.store.epoch():
                 return "queue"  # its worker died; the lease has run out
@@ -356,35 +352,3 @@ class Poller:
                     self._save_quietly(record)
                 elif record.attempts < self.runtime.config.max_attempts:
                     to_queue.append(record.order_id)
-
-    def enqueue(
-        self,
-        connection_id: str,
-        order_ids: list[int],
-        *,
-        reason: str,
-        records: dict[int, OrderRecord | None] | None = None,
-    ) -> None:
-        """Send one message per order, then mark the PENDING ones as queued (``records``: copies already read)."""
-        now = self.store.clock()
-        for start in range(0, len(order_ids), SQS_BATCH):
-            batch = order_ids[start : start + SQS_BATCH]
-            response = self.runtime.sqs.send_message_batch(
-                QueueUrl=self.runtime.config.export_queue_url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "MessageBody": json.dumps({"connectionId": connection_id, "orderId": oid, "reason": reason}),
-                    }
-                    for i, oid in enumerate(batch)
-                ],
-            )
-            failed = response.get("Failed") or []
-            if failed:
-                # Not lost: the records stay PENDING and the next poll queues them again.
-                logger.error("some export messages were not queued", extra={"failed": failed})
-            for order_id in batch:
-                record = (records or {}).get(order_id) or self.store.get_order(connection_id, order_id)
-                if record is not None and record.state is ExportState.PENDING:
-                    record.enqueued_at = now
-                    self._save_quietly(record)

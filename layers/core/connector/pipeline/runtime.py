@@ -58,10 +58,15 @@ class Runtime:
             secrets_client=boto3.client("secretsmanager"),
         )
 
-    def limiter_for(self, connection_id: str) -> RateLimiter:
+    def limiter_for(self, connection_id: str, *, max_wait: float | None = None) -> RateLimiter:
+        """The connection's Billbee rate limiter, shared in DynamoDB by every function; ``max_wait``: how long a
+        request may wait for its slot (short for a request someone is waiting on)."""
         if not self.config.rate_limits:
             return NoRateLimit()
-        return DynamoRateLimiter(self.table, connection_id)
+        limiter = DynamoRateLimiter(self.table, connection_id)
+        if max_wait is not None:
+            limiter.max_wait_seconds = max_wait
+        return limiter
 
     def clients_for(self, connection_id: str, credentials: Credentials) -> ConnectionClients:
         """Clients per connection, rebuilt when its credentials change (a rotated token takes effect at once)."""
@@ -84,8 +89,11 @@ class Runtime:
         *,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
+        max_rate_wait: float | None = None,
     ) -> ConnectionClients:
-        """A connection's two clients (the caller closes them, or keeps them in the cache of ``clients_for``)."""
+        """A connection's two clients (the caller closes them, or keeps them in the cache of ``clients_for``). The one
+        place clients are built: the workers' cached ones, the setup checks' and interactive requests' short-lived
+        ones (``pipeline/connection.py``)."""
         timeout = self.config.http_timeout if timeout is None else timeout
         return ConnectionClients(
             billbee=BillbeeClient(
@@ -93,7 +101,7 @@ class Runtime:
                 username=credentials.billbee_username.get_secret_value(),
                 password=credentials.billbee_api_password.get_secret_value(),
                 base_url=self.config.billbee_base_url,
-                limiter=self.limiter_for(connection_id),
+                limiter=self.limiter_for(connection_id, max_wait=max_rate_wait),
                 timeout=timeout,
                 retry=retry,
             ),

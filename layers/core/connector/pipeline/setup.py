@@ -14,9 +14,11 @@ from typing import Any
 from connector.bookkeeping.voucher import RATE_NAMES
 from connector.errors import ApiError, AuthError, RejectedError
 from connector.money import rate_key
-from connector.pipeline.export import SUPPORTED_BOOKKEEPING_VERSION
+from connector.pipeline.connection import SUPPORTED_BOOKKEEPING_VERSION
 from connector.pipeline.runtime import ConnectionClients, Runtime
-from connector.settings.model import ConnectionSettings, Credentials
+from connector.settings.model import ConnectionSettings, Credentials, PaymentAccount
+from connector.sevdesk.client import CheckAccount, SevdeskClient
+from connector.store.dynamo import StoredConnection
 from connector.transport import RetryPolicy
 
 
@@ -193,3 +195,45 @@ def save_connection(runtime: Runtime, settings: ConnectionSettings) -> SetupRepo
     runtime.store.set_connection_status(settings.connection_id, "OK", None)
     runtime.forget_clients(settings.connection_id)
     return report
+
+
+@dataclass
+class AddedPaymentAccount:
+    account: CheckAccount
+    created: bool  # False: an active offline account of that name existed and was mapped instead
+    settings: ConnectionSettings
+
+
+class AlreadyMapped(Exception):
+    """The payment method is mapped already; a mapping is changed with PUT."""
+
+
+def add_payment_account(
+    runtime: Runtime,
+    stored: StoredConnection,
+    sevdesk: SevdeskClient,
+    *,
+    payment_method: int,
+    name: str,
+    accounting_number: int | None,
+) -> AddedPaymentAccount:
+    """An offline (clearing) account in sevDesk for one Billbee payment method, mapped in the connection: an active
+    offline account of that name is reused, so repeating the request creates nothing twice."""
+    settings = stored.settings
+    mapped = settings.accounts.check_account_for(payment_method)
+    if mapped is not None:
+        raise AlreadyMapped(f"payment method {payment_method} is mapped to account {mapped} already; change the "
+                            "mapping with PUT")
+    existing = next(
+        (a for a in sevdesk.check_accounts() if a.is_offline and a.is_active and a.name.strip() == name), None
+    )
+    account = existing or sevdesk.create_clearing_account(name, accounting_number)
+    accounts = settings.accounts.model_copy(update={"payment_accounts": [
+        *settings.accounts.payment_accounts,
+        PaymentAccount(payment_method=payment_method, check_account_id=account.id),
+    ]})
+    changed = ConnectionSettings.model_validate(
+        {**settings.public_dict(), "accounts": accounts.model_dump(mode="json", by_alias=True)}
+    )
+    runtime.store.put_connection(changed, stored.secret_id)
+    return AddedPaymentAccount(account, existing is None, changed)

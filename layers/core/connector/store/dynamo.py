@@ -15,6 +15,8 @@ the worker that claimed it, so two workers never both act on one order.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 import zlib
@@ -57,6 +59,10 @@ class ConflictError(Exception):
     """A conditional write lost: another worker changed the record first."""
 
 
+class InvalidPageToken(ValueError):
+    """A paging token this store did not issue for this list."""
+
+
 MAX_ORDER_BYTES = 300 * 1024  # what an order's data may take in a record, compressed (the item limit is 400 KB)
 
 
@@ -91,6 +97,24 @@ def conn_pk(connection_id: str) -> str:
 
 def order_sk(order_id: int) -> str:
     return f"ORDER#{order_id}"
+
+
+def _state_pk(connection_id: str, state: ExportState) -> str:
+    return f"{conn_pk(connection_id)}#STATE#{state.value}"
+
+
+def _decode_page_token(token: str, connection_id: str, state: ExportState) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidPageToken("not a paging token") from exc
+    if not isinstance(key, dict) or set(key) != {"PK", "SK", "GSI1PK", "GSI1SK"}:
+        raise InvalidPageToken("not a paging token of this list")
+    if not all(isinstance(v, str) for v in key.values()):
+        raise InvalidPageToken("not a paging token of this list")
+    if key["PK"] != conn_pk(connection_id) or key["GSI1PK"] != _state_pk(connection_id, state):
+        raise InvalidPageToken("not a paging token of this list")
+    return key
 
 
 @dataclass
@@ -241,7 +265,7 @@ class Store:
     ) -> tuple[list[OrderRecord], dict[str, Any] | None]:
         kwargs: dict[str, Any] = {
             "IndexName": GSI,
-            "KeyConditionExpression": Key("GSI1PK").eq(f"{conn_pk(connection_id)}#STATE#{state.value}"),
+            "KeyConditionExpression": Key("GSI1PK").eq(_state_pk(connection_id, state)),
             "Limit": limit,
         }
         if start_key:
@@ -254,6 +278,34 @@ class Store:
             if record is not None and record.state is state:
                 records.append(record)
         return records, page.get("LastEvaluatedKey")
+
+    def page_by_state(
+        self, connection_id: str, state: ExportState, *, limit: int, page_token: str | None
+    ) -> tuple[list[OrderRecord], str | None]:
+        """One page of a state's records for a caller outside (the HTTP API): the token is DynamoDB's key, checked
+        before DynamoDB sees it, so a forged one cannot read another connection's records or fail the query."""
+        start = _decode_page_token(page_token, connection_id, state) if page_token else None
+        records, next_key = self.list_by_state(connection_id, state, limit=limit, start_key=start)
+        token = None if not next_key else base64.urlsafe_b64encode(
+            json.dumps(next_key, sort_keys=True).encode()).decode().rstrip("=")
+        return records, token
+
+    def count_by_state(self, connection_id: str) -> dict[str, int]:
+        """How many records are in each state (counted on the state index, never a scan)."""
+        counts: dict[str, int] = {}
+        for state in ExportState:
+            kwargs: dict[str, Any] = {"IndexName": GSI, "Select": "COUNT",
+                                      "KeyConditionExpression": Key("GSI1PK").eq(_state_pk(connection_id, state))}
+            total = 0
+            while True:
+                page = self.table.query(**kwargs)
+                total += int(page.get("Count", 0))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if total:
+                counts[state.value] = total
+        return counts
 
     def all_by_state(self, connection_id: str, state: ExportState) -> list[OrderRecord]:
         records: list[OrderRecord] = []
@@ -332,7 +384,7 @@ class Store:
         return {
             "PK": conn_pk(record.connection_id),
             "SK": order_sk(record.order_id),
-            "GSI1PK": f"{conn_pk(record.connection_id)}#STATE#{record.state.value}",
+            "GSI1PK": _state_pk(record.connection_id, record.state),
             "GSI1SK": f"{record.updated_at}#{record.order_id}",
             "connectionId": record.connection_id,
             "orderId": record.order_id,
@@ -348,6 +400,7 @@ class Store:
             "notes": list(record.notes),
             "setTag": record.set_tag,
             "origin": record.origin,
+            "handled": record.handled,
             "leaseOwner": record.lease_owner,
             "leaseUntil": record.lease_until,
             "createdAt": record.created_at,
@@ -374,6 +427,7 @@ class Store:
             notes=list(item.get("notes") or []),
             set_tag=bool(item.get("setTag", True)),
             origin=item.get("origin") or "poll",
+            handled=dict(item["handled"]) if item.get("handled") else None,
             lease_owner=item.get("leaseOwner"),
             lease_until=int(item.get("leaseUntil") or 0),
             created_at=item.get("createdAt") or "",

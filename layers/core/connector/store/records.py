@@ -16,6 +16,7 @@ class ExportState(StrEnum):
     SKIPPED = "SKIPPED"  # with a reason: no invoice yet, no longer matches the filters, ...
     FAILED = "FAILED"  # retryable: attempts and last error
     NEEDS_ATTENTION = "NEEDS_ATTENTION"  # not retryable without a change: a 422, a missing mapping, a tax case
+    HANDLED = "HANDLED"  # a bookkeeper booked it by hand and said so (who, when, why): never exported, never alarmed
 
 
 # Where an export may start from. EXPORTING with an expired lease is claimable too (a worker died mid-way).
@@ -84,6 +85,7 @@ class OrderRecord:
     notes: list[str] = field(default_factory=list)
     set_tag: bool = True
     origin: str = "poll"  # poll | manual | retry
+    handled: dict[str, str] | None = None  # {"by", "at", "note"} once a person marked it as booked by hand
     lease_owner: str | None = None
     lease_until: int = 0
     created_at: str = ""
@@ -110,6 +112,7 @@ class OrderRecord:
             "reason": self.reason,
             "notes": self.notes,
             "origin": self.origin,
+            "handled": self.handled,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }

@@ -1,0 +1,145 @@
+"""Routes that help fill in the settings: what Billbee and sevDesk offer, and an offline account per payment method."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from connector.api.context import ApiContext, new_router
+from connector.api.models import (
+    AllowedTaxRule,
+    BillbeeOptions,
+    ConnectionIdPath,
+    CreatedPaymentAccount,
+    Named,
+    PaymentAccountBody,
+    PublicSettings,
+    RevenueAccountOption,
+    SetupOptions,
+    SevdeskAccount,
+    SevdeskOptions,
+)
+from connector.api.problems import JSON, ApiProblem, responses
+from connector.bookkeeping.voucher import RATE_NAMES
+from connector.errors import ApiError
+from connector.money import rate_key
+from connector.pipeline.connection import interactive_clients
+from connector.pipeline.setup import AlreadyMapped, add_payment_account
+
+_RATE_PERCENT = {name: rate_key(rate) for rate, name in RATE_NAMES.items()}
+
+
+def setup_router(ctx: ApiContext) -> APIGatewayHttpRouter:
+    router = new_router()
+
+    @router.get(
+        "/connections/<connectionId>/setup-options",
+        operation_id="getSetupOptions",
+        summary="What the settings can be filled with",
+        description=(
+            "Billbee: shops, order states, payment types. sevDesk: the offline accounts payments can be booked "
+            "on (bank accounts cannot) and the revenue accounts with the tax rules and rates ReceiptGuidance "
+            "allows for revenue."
+        ),
+        responses=responses({200: (SetupOptions, "The options")}, 404, 502),
+    )
+    def setup_options(connection_id: ConnectionIdPath) -> Response[SetupOptions]:
+        stored = ctx.connection(connection_id)
+        credentials = ctx.credentials(stored)
+        with interactive_clients(ctx.runtime, connection_id, credentials) as clients:
+            billbee, sevdesk = clients.billbee, clients.sevdesk
+            # Five independent calls: in parallel, so the answer comes within API Gateway's 29 s even when
+            # every one of them needs its retry.
+            with ThreadPoolExecutor(max_workers=5) as pool:
+                calls: dict[str, Future[Any]] = {
+                    "shops": pool.submit(billbee.list_shops),
+                    "states": pool.submit(billbee.order_states),
+                    "types": pool.submit(billbee.payment_types),
+                    "accounts": pool.submit(sevdesk.check_accounts),
+                    "guidance": pool.submit(sevdesk.revenue_guidance),
+                }
+                try:
+                    results = {name: future.result() for name, future in calls.items()}
+                except ApiError as exc:
+                    raise ApiProblem(502, f"setup options unavailable: {exc}") from exc
+        answer = SetupOptions(
+            billbee=BillbeeOptions(
+                shops=[Named(id=s.id, name=s.name) for s in results["shops"]],
+                order_states=[Named(id=e.id, name=e.name) for e in results["states"]],
+                payment_types=[Named(id=e.id, name=e.name) for e in results["types"]],
+            ),
+            sevdesk=SevdeskOptions(
+                payment_accounts=[
+                    SevdeskAccount(id=a.id, name=a.name, type=a.type) for a in results["accounts"]
+                    if a.is_offline and a.is_active
+                ],
+                revenue_accounts=[o for o in map(_revenue_option, results["guidance"]) if o is not None],
+            ),
+        )
+        return Response(200, content_type=JSON, body=answer)
+
+    @router.post(
+        "/connections/<connectionId>/payment-accounts",
+        operation_id="createPaymentAccount",
+        summary="Create an offline account for a payment method",
+        description=(
+            "Creates an offline (clearing) account in sevDesk, e.g. 'PayPal BB', and maps the payment method to "
+            "it in the connection's settings. An offline account of the same name is reused, so repeating the "
+            "request creates nothing twice. A method that is mapped already answers 409: change a mapping with "
+            "PUT."
+        ),
+        responses=responses({201: (CreatedPaymentAccount, "Created (or reused) and mapped")}, 404, 409, 413, 502),
+    )
+    def create_payment_account(
+        connection_id: ConnectionIdPath, body: PaymentAccountBody
+    ) -> Response[CreatedPaymentAccount]:
+        stored = ctx.connection(connection_id)
+        credentials = ctx.credentials(stored)
+        with interactive_clients(ctx.runtime, connection_id, credentials) as clients:
+            try:
+                added = add_payment_account(
+                    ctx.runtime, stored, clients.sevdesk, payment_method=body.payment_method, name=body.name,
+                    accounting_number=body.accounting_number,
+                )
+            except AlreadyMapped as exc:
+                raise ApiProblem(409, str(exc)) from exc
+            except ApiError as exc:
+                raise ApiProblem(502, f"sevDesk did not create the account: {exc}") from exc
+        account = added.account
+        answer = CreatedPaymentAccount(
+            payment_method=body.payment_method,
+            check_account=SevdeskAccount(id=account.id, name=account.name, type=account.type),
+            created=added.created,
+            connection=PublicSettings.model_validate(added.settings.public_dict()),
+        )
+        return Response(201, content_type=JSON, body=answer)
+
+
+    return router
+
+
+def _revenue_option(entry: dict[str, Any]) -> RevenueAccountOption | None:
+    """One ``ReceiptGuidance/forRevenue`` entry, its rate names (``NINETEEN``) as the percents the settings use."""
+    try:
+        account_id = int(str(entry.get("accountDatevId")))
+    except ValueError:
+        return None
+    rules = []
+    for rule in entry.get("allowedTaxRules") or []:
+        try:
+            rule_id = int(str(rule.get("id")))
+        except ValueError:
+            continue
+        rates = [_RATE_PERCENT.get(str(name), str(name)) for name in rule.get("taxRates") or []]
+        rules.append(AllowedTaxRule(tax_rule=rule_id, name=rule.get("name"), tax_rates=rates))
+    return RevenueAccountOption(
+        account_datev_id=account_id,
+        account_number=None if entry.get("accountNumber") is None else str(entry.get("accountNumber")),
+        account_name=entry.get("accountName"),
+        allowed_tax_rules=rules,
+    )
+
+

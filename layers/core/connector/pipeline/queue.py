@@ -1,0 +1,53 @@
+"""The export queue: one message per order, sent in batches of ten, for the poll, the manual export and retries."""
+
+from __future__ import annotations
+
+import json
+
+from connector.observability import logger
+from connector.pipeline.runtime import Runtime
+from connector.store.dynamo import ConflictError
+from connector.store.records import ExportState, OrderRecord
+
+SQS_BATCH = 10
+
+
+def enqueue_exports(
+    runtime: Runtime,
+    connection_id: str,
+    order_ids: list[int],
+    *,
+    reason: str,
+    records: dict[int, OrderRecord | None] | None = None,
+) -> None:
+    """Send one message per order, then mark the PENDING ones as queued (``records``: copies already read).
+
+    A message that could not be sent is not lost: its record stays PENDING without ``enqueuedAt``, and the next poll
+    queues it again."""
+    store = runtime.store
+    now = store.clock()
+    for start in range(0, len(order_ids), SQS_BATCH):
+        batch = order_ids[start : start + SQS_BATCH]
+        response = runtime.sqs.send_message_batch(
+            QueueUrl=runtime.config.export_queue_url,
+            Entries=[
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps({"connectionId": connection_id, "orderId": oid, "reason": reason}),
+                }
+                for i, oid in enumerate(batch)
+            ],
+        )
+        failed = {int(entry["Id"]) for entry in response.get("Failed") or []}
+        if failed:
+            logger.error("some export messages were not queued", extra={"failed": response.get("Failed")})
+        for index, order_id in enumerate(batch):
+            if index in failed:
+                continue
+            record = (records or {}).get(order_id) or store.get_order(connection_id, order_id)
+            if record is not None and record.state is ExportState.PENDING:
+                record.enqueued_at = now
+                try:
+                    store.save(record)
+                except ConflictError:
+                    pass  # an export worker took it already
