@@ -20,7 +20,7 @@ help:
 	@echo "make serve      the HTTP API on 127.0.0.1:8080 over the local stack (prints \$$API and \$$TOKEN for curl)"
 	@echo "make build      sam build (needs python3.13)"
 	@echo "make validate   sam validate --lint"
-	@echo "make lint       ruff + mypy --strict on the core"
+	@echo "make lint       ruff + mypy --strict on the core, the local stack and the tests"
 	@echo "make bench      performance figures"
 
 $(STAMP): requirements-dev.txt layers/core/requirements.txt

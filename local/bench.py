@@ -41,8 +41,9 @@ def import_times() -> dict[str, float]:
 
 def mapping_throughput(rounds: int = 20) -> float:
     from connector.billbee.models import InvoiceDetails, Order
-    from connector.bookkeeping.voucher import plan_voucher, save_voucher_body
+    from connector.bookkeeping.voucher import plan_voucher
     from connector.settings.model import ConnectionSettings
+    from connector.sevdesk.bodies import save_voucher_body
     from local.sample_shop import sample_orders
     from local.sandbox.invoices import invoice_for
 

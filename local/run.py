@@ -116,7 +116,7 @@ class LocalRun:
             return body
         general = body["general"]
         dates = sorted(str(o.get("CreatedAt"))[:10] for o in orders if isinstance(o, dict) and o.get("CreatedAt"))
-        states = {o.get("State") for o in orders if isinstance(o, dict) and isinstance(o.get("State"), int)}
+        states = {int(o["State"]) for o in orders if isinstance(o, dict) and isinstance(o.get("State"), int)}
         if dates and dates[0] < general["startDate"]:
             general["startDate"] = dates[0]
         general["shopIds"] = []

@@ -35,7 +35,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.inputs import EXIT_BAD_INPUT, BadInput, load_connection, load_orders
-from local.stack import FakeContext, LocalStack, load_handler
+from local.lambda_sqs import FakeContext
+from local.stack import LocalStack, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONNECTION = REPO_ROOT / "local" / "sample_connection.json"

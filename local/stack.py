@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +30,7 @@ from typing import Any
 
 from local.aws import LocalAws
 from local.faults import FaultPlan
+from local.lambda_sqs import FakeContext, invoke_batch
 from local.sandbox.invoices import printed_invoice_number
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,19 +42,6 @@ WORKERS = 2  # template: ScalingConfig MaximumConcurrency
 RETRY_VISIBILITY_SECONDS = 1  # a failed record is visible again after this (720 s on AWS; shortened locally)
 MAX_DRAIN_SECONDS = 600
 _ENV_LOCK = threading.Lock()
-
-
-@dataclass
-class FakeContext:
-    """What powertools reads from a Lambda context."""
-
-    function_name: str
-    aws_request_id: str = "local"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:123456789012:function:local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
 
 
 def load_handler(function: str) -> ModuleType:
@@ -213,12 +201,14 @@ class LocalStack:
         """Send the functions' JSON logs to a file instead of stdout."""
         from connector.observability import logger
 
+        handler = logger.registered_handler
+        assert isinstance(handler, logging.StreamHandler)  # powertools logs to a stream (stdout)
         with path.open("a") as handle:
-            previous = logger.registered_handler.setStream(handle)
+            previous = handler.setStream(handle)
             try:
                 yield
             finally:
-                logger.registered_handler.setStream(previous)
+                handler.setStream(previous)
 
     # -- the job -------------------------------------------------------------------------------------------------
     def connection_body(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -249,27 +239,12 @@ class LocalStack:
         return self.env["EXPORT_QUEUE_URL"]
 
     def sqs(self) -> Any:
-        assert self.aws is not None
-        return self.aws.client("sqs")
+        return self.client("sqs")
 
-    def export_batch(self, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-        """Invoke the export handler directly with an SQS event made of these message bodies."""
-        records = [
-            {
-                "messageId": f"local-{i}-{secrets.token_hex(4)}",
-                "receiptHandle": "local",
-                "body": json.dumps(b),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:ExportQueue-local",
-                "awsRegion": "eu-central-1",
-            }
-            for i, b in enumerate(bodies)
-        ]
-        self.invocations["export"] += 1
-        return dict(self.export_app.handler({"Records": records}, FakeContext("ExportFunction")))
+    def client(self, service: str) -> Any:
+        """A boto3 client of the running stack's moto server."""
+        assert self.aws is not None, "the stack is not started"
+        return self.aws.client(service)
 
     def drain(
         self,
@@ -316,23 +291,16 @@ class LocalStack:
                     time.sleep(0.1)  # the poller's wait between empty receives (not a test timing)
                     continue
                 idle_since = None
-                event = {"Records": [self._sqs_record(m, queue_url) for m in messages]}
                 with lock:
                     self.invocations["export"] += 1
-                try:
-                    result = app.handler(event, FakeContext("ExportFunction"))
-                except Exception:  # the invocation died: Lambda retries the whole batch after the visibility timeout
-                    for message in messages:
-                        sqs.change_message_visibility(
-                            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
-                            VisibilityTimeout=retry_visibility,
-                        )
-                    continue
-                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                result = invoke_batch(app.handler, messages, queue_url)
                 for message in messages:
-                    # Failed records stay invisible for the back-off the handler set on them.
-                    if message["MessageId"] not in failed:
+                    if result.died:  # Lambda retries the whole batch after the visibility timeout
+                        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                                      VisibilityTimeout=retry_visibility)
+                    elif message["MessageId"] not in result.failed:
                         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    # a failed record stays invisible for the back-off the handler set on it
 
         threads = [
             threading.Thread(target=worker, args=(self._worker_apps[i],), name=f"export-worker-{i}")
@@ -360,21 +328,6 @@ class LocalStack:
             QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    @staticmethod
-    def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
-        queue_name = queue_url.rsplit("/", 1)[-1]
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": {},
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": f"arn:aws:sqs:eu-central-1:123456789012:{queue_name}",
-            "awsRegion": "eu-central-1",
-        }
 
     # -- inspection ----------------------------------------------------------------------------------------------
     def records(self, connection_id: str) -> list[Any]:

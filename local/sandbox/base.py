@@ -69,7 +69,8 @@ class Request:
             name = part.get_param("name", header="content-disposition")
             if not isinstance(name, str):
                 continue
-            payload = part.get_payload(decode=True) or b""
+            decoded = part.get_payload(decode=True)
+            payload = decoded if isinstance(decoded, bytes) else b""
             filename = part.get_filename()
             if filename is not None:
                 files[name] = UploadedFile(filename, part.get_content_type(), payload)
@@ -189,7 +190,8 @@ class SandboxServer:
     def base_url(self) -> str:
         assert self._server is not None, "sandbox not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.url_prefix}"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}{self.url_prefix}"
 
     url_prefix = ""
 

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from support import connection_body
+
 from local.sample_shop import sample_orders
 from local.stack import LocalStack
 
@@ -22,16 +24,8 @@ def orders(*order_ids: int) -> list[dict[str, Any]]:
 
 
 def connection(connection_id: str = "demo-shop", **changes: Any) -> dict[str, Any]:
-    """The sample connection with some settings changed: ``general={...}`` merges into the tab, others replace."""
-    body = copy.deepcopy(SAMPLE_CONNECTION)
-    body["connectionId"] = connection_id
-    body["name"] = f"{connection_id} → sevDesk"
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key].update(value)
-        else:
-            body[key] = value
-    return body
+    """The sample connection with some settings changed (``support.connection_body``), named after its id."""
+    return connection_body(connection_id, **{"name": f"{connection_id} → sevDesk", **changes})
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from api_operations import OPERATIONS
+from support import ApiClient
 
 from connector.store.records import ExportState
 from local.sample_shop import sample_orders
@@ -60,7 +61,7 @@ class Api:
         self.stack = stack
         self.url = server.url
         self.token = api_token(stack)
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+        self.http = ApiClient(self.url, self.token)
 
     def export(self, order_ids: list[int], **options: Any) -> httpx.Response:
         return self.http.post(f"/connections/{CONN}/exports", json={"orderIds": order_ids, **options})

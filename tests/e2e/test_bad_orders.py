@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from support import ApiClient
 
 from local.faults import FaultRule
 from local.sample_shop import sample_orders
@@ -207,7 +207,7 @@ def test_orders_the_filters_leave_out_are_counted_by_filter(tmp_path: Path) -> N
 class Served:
     def __init__(self, stack: LocalStack, url: str) -> None:
         self.stack = stack
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_token(stack)}"}, timeout=60)
+        self.http = ApiClient(url, api_token(stack))
 
 
 @pytest.fixture(scope="module")

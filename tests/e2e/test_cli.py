@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import SAMPLE_CONNECTION
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +27,7 @@ def run(module: str, *args: str, timeout: int = 120) -> tuple[int, str]:
 
 
 def connection(**changes: object) -> dict[str, object]:
-    body = json.loads((REPO / "local" / "sample_connection.json").read_text())
-    body.update(changes)
-    return body
+    return {**SAMPLE_CONNECTION, **changes}
 
 
 CASES = {

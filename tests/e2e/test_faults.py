@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from local.chaos import (
+from chaos import (
     HOUR,
     BackoffRecorder,
     Books,
@@ -40,9 +39,12 @@ from local.chaos import (
     request_counts,
     reset,
 )
+
+from local import lambda_sqs
 from local.faults import FaultRule
+from local.lambda_sqs import FakeContext
 from local.sample_shop import sample_orders
-from local.stack import FakeContext, LocalStack, load_handler
+from local.stack import LocalStack, load_handler
 
 pytestmark = pytest.mark.slow
 
@@ -158,16 +160,7 @@ def assert_all_exported(world: World, books: Books) -> None:
 
 
 def sqs_event(stack: LocalStack, bodies: list[dict[str, Any]], message_ids: list[str]) -> dict[str, Any]:
-    return {
-        "Records": [
-            LocalStack._sqs_record(
-                {"MessageId": mid, "ReceiptHandle": f"handle-{mid}", "Body": json.dumps(body),
-                 "Attributes": {"ApproximateReceiveCount": "1"}},
-                stack.queue_url,
-            )
-            for mid, body in zip(message_ids, bodies, strict=True)
-        ]
-    }
+    return lambda_sqs.sqs_event([json.dumps(b) for b in bodies], queue_url=stack.queue_url, message_ids=message_ids)
 
 
 def message(order_id: int) -> dict[str, Any]:
@@ -579,8 +572,8 @@ def test_a_worker_that_outlived_its_lease_stops_at_its_next_write_and_the_new_ow
     paused, resume = threading.Event(), threading.Event()
     original = getattr(SevdeskClient, paused_after)
 
-    def pausing(self: SevdeskClient, *args: Any) -> Any:
-        result = original(self, *args)
+    def pausing(self: SevdeskClient, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
         if threading.current_thread().name == "stale-worker":
             paused.set()
             assert resume.wait(30)

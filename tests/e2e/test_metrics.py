@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from local.faults import FaultRule
+from local.lambda_sqs import FakeContext
 from local.sample_shop import sample_orders
-from local.stack import FakeContext, LocalStack
+from local.stack import LocalStack
 
 pytestmark = pytest.mark.slow
 

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from support import ApiClient
 
 from local.faults import FaultRule
 from local.sample_shop import sample_orders
@@ -37,7 +38,7 @@ BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "ChangeMessageVisibilityBatc
 FUNCTIONS = ("PollFunction", "ExportFunction", "ApiFunction")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     pass
 
 
@@ -78,8 +79,7 @@ class Job:
         self.calls = calls
         self.log = log
         self.answers: list[str] = []
-        self.http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api_token(stack)}"},
-                                 timeout=60)
+        self.http = ApiClient(server.url, api_token(stack))
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self.http.request(method, path, **kwargs)
@@ -120,7 +120,7 @@ def test_credentials_never_appear_in_an_answer_or_a_log_line_on_any_path(job: Jo
     created = job.call("PUT", f"/connections/{CID}", json={**body, "credentials": credentials(
         stack, sevdeskApiToken=real["sevdeskApiToken"] + "\n", billbeeApiKey=f"  {real['billbeeApiKey']}  ")})
     assert created.status_code == 201, created.text
-    stored = json.loads(stack.aws.client("secretsmanager").get_secret_value(
+    stored = json.loads(stack.client("secretsmanager").get_secret_value(
         SecretId=stack.runtime.secrets.secret_id_for(CID))["SecretString"])
     assert stored["sevdeskApiToken"] == real["sevdeskApiToken"] and stored["billbeeApiKey"] == real["billbeeApiKey"]
     # a space inside: refused, naming the field only
@@ -145,7 +145,7 @@ def test_credentials_never_appear_in_an_answer_or_a_log_line_on_any_path(job: Jo
     job.stack.drain()
     stack.sevdesk.api_token = real["sevdeskApiToken"]
     # a secret edited by hand into something a header cannot carry
-    secrets = stack.aws.client("secretsmanager")
+    secrets = stack.client("secretsmanager")
     secret_id = stack.runtime.secrets.secret_id_for(CID)
     broken = {**stored, "sevdeskApiToken": real["sevdeskApiToken"] + "\r\nX-Injected: yes"}
     secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(broken))

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from settings_support import ORDERS, REPO, calls, connection, local_stack, orders, run_once, vouchers
 
+from local.lambda_sqs import FakeContext
 from local.sandbox.invoices import invoice_for, printed_invoice_number
-from local.stack import FakeContext, LocalStack, load_handler
+from local.stack import LocalStack, load_handler
 
 pytestmark = pytest.mark.slow  # each test runs the whole local stack
 
@@ -64,7 +65,7 @@ def failed_checks(error: Exception) -> dict[str, str]:
 
 
 def nothing_saved(stack: LocalStack, connection_id: str = "demo-shop") -> bool:
-    secrets = stack.aws.client("secretsmanager").list_secrets()["SecretList"]
+    secrets = stack.client("secretsmanager").list_secrets()["SecretList"]
     return stack.runtime.store.get_connection(connection_id) is None and not any(
         s["Name"].endswith(f"/{connection_id}") for s in secrets
     )
@@ -335,7 +336,7 @@ class Api:
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
         self.app = load_handler("api")
-        secrets = stack.aws.client("secretsmanager")
+        secrets = stack.client("secretsmanager")
         self.token = secrets.get_secret_value(SecretId=stack.env["API_TOKEN_SECRET_ID"])["SecretString"]
         self.template = json.loads((REPO / "events" / "api_get_order.json").read_text())
 
@@ -428,7 +429,7 @@ def test_a_refused_change_to_a_saved_connection_leaves_the_old_settings_and_cred
         assert "e" * 32 not in json.dumps(answer)
         assert stack.runtime.store.get_connection("demo-shop").settings.export_tag == "Sevdesk"
         stored = json.loads(
-            stack.aws.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+            stack.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
         )
         assert stored["sevdeskApiToken"] == stack.credentials["sevdeskApiToken"]
         run_once(stack)  # and the connection still works as before

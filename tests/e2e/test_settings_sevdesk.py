@@ -56,7 +56,7 @@ def bookings(voucher: dict[str, Any]) -> list[tuple[int, Decimal, str, str]]:
 
 
 def state_of(stack: LocalStack, order_id: int, connection_id: str = "demo-shop") -> str:
-    return stack.record(connection_id, order_id).state.value
+    return str(stack.record(connection_id, order_id).state.value)
 
 
 def hour_later(stack: LocalStack, hours: int = 1) -> None:
@@ -120,7 +120,7 @@ def test_a_wrong_sevdesk_token_is_refused_at_setup_and_nothing_is_saved() -> Non
         assert failed == {"sevdeskToken": "sevDesk rejected the API token"}
         assert "f" * 32 not in str(refused.value)
         assert stack.runtime.store.get_connection("demo-shop") is None
-        secrets = stack.aws.client("secretsmanager").list_secrets()["SecretList"]
+        secrets = stack.client("secretsmanager").list_secrets()["SecretList"]
         assert not any(s["Name"].endswith("demo-shop") for s in secrets)
         assert calls(stack, "save_voucher") == []
 

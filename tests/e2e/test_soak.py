@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from local.chaos import (
+from chaos import (
     HOUR,
     INVOICE_NUMBER_BASE,
     BackoffRecorder,
@@ -38,8 +37,10 @@ from local.chaos import (
     faulted,
     installed,
 )
+
 from local.faults import FaultPlan, FaultRule
-from local.stack import FakeContext, LocalStack, load_handler
+from local.lambda_sqs import FakeContext
+from local.stack import LocalStack, load_handler
 
 pytestmark = pytest.mark.slow
 

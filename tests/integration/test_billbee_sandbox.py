@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import FakeClock
 
 from local.faults import FaultPlan, FaultRule
 from local.sandbox.billbee import BillbeeSandbox, parse_billbee_datetime
@@ -29,19 +30,6 @@ EXAMPLES = SPECS_DIR / "billbee-examples"
 SHOP_A = 100000000092372
 SHOP_B = 100000000092999
 QueryItems = list[tuple[str, str | int | float | bool | None]]
-
-
-class FakeClock:
-    """Monotonic seconds the test moves by hand, so throttling is tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_order(order_id: int, **overrides: Any) -> dict[str, Any]:

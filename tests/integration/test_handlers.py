@@ -7,15 +7,15 @@ The export handler's answer decides what SQS does with each record: a record in 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from connector.store.records import ExportState
+from local.lambda_sqs import FakeContext, sqs_event
 from local.sample_shop import sample_orders
-from local.stack import REPO_ROOT, FakeContext, LocalStack
+from local.stack import REPO_ROOT, LocalStack
 
 CONNECTION = json.loads((REPO_ROOT / "local" / "sample_connection.json").read_text())
 ORDERS = sample_orders()
@@ -30,26 +30,6 @@ def stack() -> Iterator[LocalStack]:
     with LocalStack(orders=ORDERS, billbee_rate_limits=False, extra_env={"HTTP_TIMEOUT_SECONDS": "10"}) as local:
         local.save_connection(CONNECTION)
         yield local
-
-
-def sqs_event(bodies: list[str]) -> dict[str, Any]:
-    """An SQS event with these raw bodies (not JSON-encoded again, so a malformed body stays malformed)."""
-    return {
-        "Records": [
-            {
-                "messageId": f"message-{i}-{secrets.token_hex(4)}",
-                "receiptHandle": f"receipt-{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:ExportQueue-local",
-                "awsRegion": "eu-central-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
 
 
 def invoke_export(stack: LocalStack, bodies: list[str]) -> tuple[dict[str, Any], list[str]]:

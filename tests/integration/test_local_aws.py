@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,9 @@ def template() -> dict[str, Any]:
     return load_template(DEFAULT_TEMPLATE)
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    with LocalAws() as local_aws:
-        yield local_aws
-
-
 def table_props(template: dict[str, Any]) -> dict[str, Any]:
-    return template["Resources"]["ConnectorTable"]["Properties"]
+    properties: dict[str, Any] = template["Resources"]["ConnectorTable"]["Properties"]
+    return properties
 
 
 def test_the_table_has_the_templates_keys_index_ttl_and_pitr(aws: LocalAws, template: dict[str, Any]) -> None:

@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
+from support import new_table
 
 import connector.billbee.client as billbee_client_module
 from connector.billbee.client import BillbeeClient
@@ -110,24 +110,6 @@ def test_no_free_slot_within_the_maximum_wait_is_a_transient_error() -> None:
 # -- DynamoRateLimiter on moto ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    with LocalAws() as local_aws:
-        yield local_aws
-
-
-def new_table(aws: LocalAws) -> Any:
-    """A fresh boto3 session and Table resource: what a separate Lambda container would have."""
-    env = aws.aws_env()
-    session = boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=env["AWS_SESSION_TOKEN"],
-        region_name=env["AWS_REGION"],
-    )
-    return session.resource("dynamodb", endpoint_url=aws.endpoint_url).Table(aws.env()["TABLE_NAME"])
-
-
 class AtomicPuts:
     """A container's table whose conditional writes are atomic, as DynamoDB's are.
 
@@ -226,7 +208,7 @@ def test_limiters_of_different_connections_do_not_share_slots(aws: LocalAws) -> 
 # outcome does not depend on how busy the machine is and nothing really sleeps. Requests still go over HTTP to the
 # sandbox and slots are still claimed in DynamoDB (moto).
 
-CREDENTIALS = {"api_key": "test-developer-key", "username": "merchant@example.com", "password": "test-api-password"}
+API_KEY, USERNAME, PASSWORD = "test-developer-key", "merchant@example.com", "test-api-password"
 
 
 @pytest.fixture
@@ -242,7 +224,9 @@ def throttling_billbee(virtual_time: FakeTime) -> Iterator[BillbeeSandbox]:
         orders=sample_orders()[:3],
         rate_limits=True,  # 2/s per endpoint, 10/s per user, sliding windows
         clock=virtual_time.clock,
-        **CREDENTIALS,
+        api_key=API_KEY,
+        username=USERNAME,
+        password=PASSWORD,
     )
     box.start()
     try:
@@ -252,7 +236,8 @@ def throttling_billbee(virtual_time: FakeTime) -> Iterator[BillbeeSandbox]:
 
 
 def billbee_client(box: BillbeeSandbox, limiter: DynamoRateLimiter) -> BillbeeClient:
-    return BillbeeClient(base_url=box.base_url, limiter=limiter, timeout=5.0, **CREDENTIALS)
+    return BillbeeClient(base_url=box.base_url, limiter=limiter, timeout=5.0, api_key=API_KEY, username=USERNAME,
+                         password=PASSWORD)
 
 
 @pytest.mark.parametrize("phase", [0.01, 0.75], ids=["first-request-early-in-a-slot", "first-request-late-in-a-slot"])

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
+from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
 
 import connector.sevdesk.client as sevdesk_client_module
-from connector.bookkeeping.voucher import ContactPlan
+from connector.bookkeeping.voucher import ContactPlan, PlannedPayment, PlannedPosition, VoucherPlan
 from connector.errors import AuthError, NotFoundError, RejectedError, TransientError, UnknownOutcome
 from connector.sevdesk.client import SevdeskClient
 from connector.transport import RetryPolicy, send
@@ -62,36 +63,14 @@ def impatient_client(sandbox: SevdeskSandbox) -> Iterator[SevdeskClient]:
     c.close()
 
 
-def voucher_body(description: str, gross: float = 119.0) -> dict[str, Any]:
-    """A valid bookkeeping-2.0 revenue voucher: one 19 % position on revenue account 3631."""
-    return {
-        "voucher": {
-            "objectName": "Voucher",
-            "mapAll": True,
-            "voucherDate": "02.10.2026",
-            "description": description,
-            "status": 100,
-            "creditDebit": "D",
-            "voucherType": "VOU",
-            "taxRule": {"id": "1", "objectName": "TaxRule"},
-            "supplierName": "Erika Muster",
-            "currency": "EUR",
-        },
-        "voucherPosSave": [
-            {
-                "objectName": "VoucherPos",
-                "mapAll": True,
-                "accountDatev": {"id": "3631", "objectName": "AccountDatev"},
-                "taxRate": 19,
-                "net": False,
-                "sumGross": gross,
-                "comment": "Waren 19 %",
-                "isAsset": False,
-            }
-        ],
-        "voucherPosDelete": None,
-        "filename": None,
-    }
+def voucher(description: str, gross: str = "119", account: int = 3631) -> VoucherPlan:
+    """A valid bookkeeping-2.0 revenue voucher: one 19 % position on a revenue account (3631: 19 %)."""
+    return VoucherPlan(
+        order_id=1, invoice_number=description, voucher_date=date(2026, 10, 2), delivery_date=date(2026, 10, 2),
+        tax_rule=1, currency="EUR", supplier_name="Erika Muster",
+        positions=(PlannedPosition(account, Decimal(19), Decimal(gross), "Waren 19 %"),),
+        total_gross=Decimal(gross), payments=(), contact=None,
+    )
 
 
 def person(customer_number: str) -> ContactPlan:
@@ -147,7 +126,7 @@ def test_objects_are_unwrapped_into_typed_accounts(client: SevdeskClient) -> Non
     assert accounts[5101].type == "offline" and accounts[5101].is_offline
     assert accounts[5201].is_offline  # a register books without a bank transaction too
     assert accounts[5001].type == "online" and not accounts[5001].is_offline
-    guidance = {int(g["accountDatevId"]) for g in client.revenue_guidance()}
+    guidance = {account.account_datev_id for account in client.revenue_guidance()}
     assert {3631, 3632, 3633, 3640, 3650, 3660} <= guidance
 
 
@@ -170,10 +149,8 @@ def test_an_answer_without_objects_is_transient(sandbox: SevdeskSandbox, client:
 
 
 def test_a_422_is_a_rejection_carrying_sevdesks_message(sandbox: SevdeskSandbox, client: SevdeskClient) -> None:
-    body = voucher_body("RE-1")
-    body["voucherPosSave"][0]["accountDatev"]["id"] = "3632"  # 7 % account, 19 % position
     with pytest.raises(RejectedError) as raised:
-        client.save_voucher(body)
+        client.save_voucher(voucher("RE-1", account=3632))  # 7 % account, 19 % position
     assert raised.value.status == 422
     [(status, message)] = [(e.status, e.response_body["error"]["message"]) for e in sandbox.exchanges]
     assert status == 422 and message in raised.value.detail
@@ -195,7 +172,7 @@ def test_a_voucher_saved_but_answered_500_is_an_unknown_outcome_and_exists_after
 ) -> None:
     sandbox.faults.add(FaultRule(api="sevdesk", operation="save_voucher", kind="saved500"))
     with pytest.raises(UnknownOutcome) as raised:
-        client.save_voucher(voucher_body("RE-2001"))
+        client.save_voucher(voucher("RE-2001"))
     assert raised.value.status == 500
     assert operations(sandbox, "save_voucher") == [(500, "saved500")]  # a write is never repeated blindly
     assert sleeps == []
@@ -208,26 +185,20 @@ def test_a_write_without_answer_is_an_unknown_outcome_and_not_repeated(
 ) -> None:
     sandbox.faults.add(FaultRule(api="sevdesk", operation="save_voucher", kind="timeout"))
     with pytest.raises(UnknownOutcome):
-        impatient_client.save_voucher(voucher_body("RE-2002"))
+        impatient_client.save_voucher(voucher("RE-2002"))
     assert operations(sandbox, "save_voucher") == [(None, "timeout")]
 
 
 def test_a_booking_applied_but_answered_too_late_is_an_unknown_outcome(
     sandbox: SevdeskSandbox, client: SevdeskClient, impatient_client: SevdeskClient
 ) -> None:
-    voucher = client.save_voucher(voucher_body("RE-2003"))
+    saved = client.save_voucher(voucher("RE-2003"))
     sandbox.faults.add(FaultRule(api="sevdesk", operation="book_amount", kind="savedtimeout"))
-    body = {
-        "amount": 119,
-        "date": "2026-10-02T10:00:00+02:00",
-        "type": "FULL_PAYMENT",
-        "checkAccount": {"id": 5101, "objectName": "CheckAccount"},
-        "createFeed": True,
-    }
+    payment = PlannedPayment("payment-1", Decimal(119), datetime(2026, 10, 2, 10), 5101, 3, "FULL_PAYMENT")
     with pytest.raises(UnknownOutcome):
-        impatient_client.book_amount(voucher.id, body)
+        impatient_client.book_amount(saved.id, payment)
     assert operations(sandbox, "book_amount") == [(None, "savedtimeout")]
-    assert client.get_voucher(voucher.id).status == "1000"  # it was booked: the read-back settles the doubt
+    assert client.get_voucher(saved.id).status == "1000"  # it was booked: the read-back settles the doubt
 
 
 def test_a_read_answered_503_is_retried(sandbox: SevdeskSandbox, client: SevdeskClient, sleeps: list[float]) -> None:
@@ -242,7 +213,7 @@ def test_a_read_answered_503_is_retried(sandbox: SevdeskSandbox, client: Sevdesk
 
 def test_find_revenue_vouchers_matches_the_description_exactly(sandbox: SevdeskSandbox, client: SevdeskClient) -> None:
     for number in ("RE-1", "RE-10", "RE-100", "XRE-1"):
-        client.save_voucher(voucher_body(number))
+        client.save_voucher(voucher(number))
     found = client.find_revenue_vouchers("RE-1")
     assert [v.description for v in found] == ["RE-1"]
     # sevDesk's descriptionLike is a substring match: the answer held all four, the client kept one.
@@ -272,18 +243,16 @@ def test_upload_temp_file_sends_the_pdf_as_multipart_field_file(sandbox: Sevdesk
         "content_type": "application/pdf",
         "size": len(PDF),
     }
-    body = voucher_body("RE-1041")
-    body["filename"] = name
-    client.save_voucher(body)
-    [voucher] = sandbox.vouchers_with_description("RE-1041")
-    assert voucher["document"] is not None  # the uploaded file became the voucher's document
+    client.save_voucher(voucher("RE-1041"), filename=name)
+    [saved] = sandbox.vouchers_with_description("RE-1041")
+    assert saved["document"] is not None  # the uploaded file became the voucher's document
 
 
 # -- the real API's answers (issue 8, items 10 and 12) ----------------------------------------------------------------
 def test_a_voucher_search_pages_with_offset_until_a_short_page(sandbox: SevdeskSandbox, client: SevdeskClient) -> None:
     client.search_page_size = 2
     for number in ("RE-1", "RE-10", "RE-11", "RE-12", "RE-13", "RE-100"):  # "RE-1" is a substring of each
-        client.save_voucher(voucher_body(number))
+        client.save_voucher(voucher(number))
     assert [v.description for v in client.find_revenue_vouchers("RE-1")] == ["RE-1"]
     pages = [e for e in sandbox.exchanges if e.operation == "list_vouchers"]
     assert [dict(e.query)["offset"] for e in pages] == ["0", "2", "4", "6"]  # the last page is empty: short
@@ -296,7 +265,7 @@ def test_a_search_that_ends_on_a_full_page_cannot_say_not_there(
     client.search_page_size = 1
     monkeypatch.setattr(sevdesk_client_module, "MAX_SEARCH_PAGES", 2)
     for number in ("RE-20", "RE-21", "RE-22"):
-        client.save_voucher(voucher_body(number))
+        client.save_voucher(voucher(number))
     with pytest.raises(TransientError, match="cannot tell"):
         client.find_revenue_vouchers("RE-2")  # two full pages, more may follow: "unknown", never "not there"
 

@@ -4,12 +4,13 @@ containers would."""
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
+from support import FakeClock, new_table
 
 from connector.store.dynamo import GSI, ConflictError, Store
 from connector.store.records import ExportState, OrderRecord
@@ -17,37 +18,8 @@ from connector.store.records import ExportState, OrderRecord
 LEASE = 150
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Any]:
-    from local.aws import LocalAws
-
-    with LocalAws() as local_aws:
-        yield local_aws
-
-
-class FakeEpoch:
-    """Unix seconds the test moves by hand (lease expiry without waiting)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def new_table(aws: Any) -> Any:
-    env = aws.aws_env()
-    session = boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=env["AWS_SESSION_TOKEN"],
-        region_name=env["AWS_REGION"],
-    )
-    return session.resource("dynamodb", endpoint_url=aws.endpoint_url).Table(aws.env()["TABLE_NAME"])
-
-
 def new_store(aws: Any, epoch: Callable[[], float] | None = None) -> Store:
-    return Store(new_table(aws), epoch=epoch or FakeEpoch())
+    return Store(new_table(aws), epoch=epoch or FakeClock(1_800_000_000.0))
 
 
 class Container:
@@ -81,7 +53,7 @@ class Container:
 
 def racing_stores(aws: Any, count: int = 2) -> list[Store]:
     atomic = threading.Lock()
-    return [Store(Container(new_table(aws), atomic), epoch=FakeEpoch()) for _ in range(count)]
+    return [Store(Container(new_table(aws), atomic), epoch=FakeClock(1_800_000_000.0)) for _ in range(count)]
 
 
 def record(connection_id: str, order_id: int, state: ExportState = ExportState.PENDING) -> OrderRecord:
@@ -183,8 +155,8 @@ def test_of_two_concurrent_claimers_only_one_gets_the_lease(aws: Any) -> None:
         for store in stores:
             store.table.read_barrier = barrier
         results = run_together(
-            lambda o=order_id: stores[0].claim("claim-race", o, "worker-a", LEASE),
-            lambda o=order_id: stores[1].claim("claim-race", o, "worker-b", LEASE),
+            functools.partial(stores[0].claim, "claim-race", order_id, "worker-a", LEASE),
+            functools.partial(stores[1].claim, "claim-race", order_id, "worker-b", LEASE),
         )
         for store in stores:
             store.table.read_barrier = None
@@ -198,7 +170,7 @@ def test_of_two_concurrent_claimers_only_one_gets_the_lease(aws: Any) -> None:
 
 
 def test_a_claimed_order_cannot_be_claimed_again_while_the_lease_runs(aws: Any) -> None:
-    epoch = FakeEpoch()
+    epoch = FakeClock(1_800_000_000.0)
     store = new_store(aws, epoch)
     store.create_order(record("lease-runs", 1))
     assert store.claim("lease-runs", 1, "worker-a", LEASE) is not None
@@ -207,7 +179,7 @@ def test_a_claimed_order_cannot_be_claimed_again_while_the_lease_runs(aws: Any) 
 
 
 def test_an_expired_exporting_lease_can_be_claimed_again(aws: Any) -> None:
-    epoch = FakeEpoch()
+    epoch = FakeClock(1_800_000_000.0)
     store = new_store(aws, epoch)
     store.create_order(record("lease-expired", 1))
     dead_worker = store.claim("lease-expired", 1, "worker-a", LEASE)
@@ -260,7 +232,7 @@ class QuerySpy:
 
 def test_list_by_state_reads_the_state_index_page_by_page(aws: Any) -> None:
     spy = QuerySpy(new_table(aws))
-    store = Store(spy, epoch=FakeEpoch())
+    store = Store(spy, epoch=FakeClock(1_800_000_000.0))
     for order_id in range(1, 8):
         store.create_order(record("by-state", order_id, ExportState.PENDING))
     for order_id in range(8, 11):
@@ -297,7 +269,7 @@ def test_a_record_moves_between_states_in_the_index(aws: Any) -> None:
 
 
 def test_a_customers_contact_claim_is_exclusive_until_its_lease_ends(aws: Any) -> None:
-    epoch = FakeEpoch()
+    epoch = FakeClock(1_800_000_000.0)
     store = new_store(aws, epoch)
     assert store.claim_contact("contacts", 42, "worker-a", 60) is True
     assert store.claim_contact("contacts", 42, "worker-b", 60) is False
@@ -308,7 +280,7 @@ def test_a_customers_contact_claim_is_exclusive_until_its_lease_ends(aws: Any) -
 
 
 def test_once_the_contact_is_saved_nobody_claims_it_again(aws: Any) -> None:
-    epoch = FakeEpoch()
+    epoch = FakeClock(1_800_000_000.0)
     store = new_store(aws, epoch)
     assert store.claim_contact("contact-saved", 7, "worker-a", 60) is True
     store.save_contact("contact-saved", 7, "138000001")
@@ -323,7 +295,7 @@ def test_concurrent_contact_claims_let_exactly_one_worker_create_the_contact(aws
     stores = racing_stores(aws)
     for customer_id in range(1, 6):
         results = run_together(
-            lambda c=customer_id: stores[0].claim_contact("contact-race", c, "worker-a", 60),
-            lambda c=customer_id: stores[1].claim_contact("contact-race", c, "worker-b", 60),
+            functools.partial(stores[0].claim_contact, "contact-race", customer_id, "worker-a", 60),
+            functools.partial(stores[1].claim_contact, "contact-race", customer_id, "worker-b", 60),
         )
         assert sorted(results) == [False, True]

@@ -35,7 +35,8 @@ def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str
 
 
 def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    return template["Resources"][logical_id]["Properties"]
+    properties: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    return properties
 
 
 def statements(template: dict[str, Any], function: str) -> Iterator[dict[str, Any]]:
@@ -270,7 +271,7 @@ def test_checked_in_sqs_event_carries_an_export_message() -> None:
 
 def _alarm_on(template: dict[str, Any], namespace: str, metric: str, dimension: Any) -> dict[str, Any]:
     for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values():
-        p = alarm["Properties"]
+        p: dict[str, Any] = alarm["Properties"]
         metrics = [p] + [m["MetricStat"]["Metric"] for m in p.get("Metrics", []) if "MetricStat" in m]
         for m in metrics:
             if m.get("Namespace") == namespace and m.get("MetricName") == metric:

@@ -16,13 +16,14 @@ from connector.bookkeeping.voucher import (
     FULL_PAYMENT,
     PARTIAL_PAYMENT,
     BookkeepingProblem,
-    book_amount_body,
+    VoucherPlan,
     check_against_guidance,
     plan_voucher,
-    save_voucher_body,
     tax_rule_for,
 )
 from connector.settings.model import ConnectionSettings
+from connector.sevdesk.bodies import book_amount_body, save_voucher_body
+from connector.sevdesk.models import RevenueAccount
 
 SPECS = Path(__import__("os").environ.get("SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
 
@@ -34,7 +35,7 @@ REVENUE_ACCOUNTS = [
     {"taxRule": 2, "taxRate": "0", "accountDatevId": 3650},
     {"taxRule": 11, "taxRate": "0", "accountDatevId": 3660},
 ]
-GUIDANCE = [
+GUIDANCE_ANSWER = [
     {"accountDatevId": 3631, "accountNumber": "8400", "accountName": "Erlöse 19 %", "allowedReceiptTypes": ["REVENUE"],
      "allowedTaxRules": [{"id": 1, "taxRates": ["NINETEEN"]}]},
     {"accountDatevId": 3632, "accountNumber": "8300", "accountName": "Erlöse 7 %", "allowedReceiptTypes": ["REVENUE"],
@@ -44,6 +45,9 @@ GUIDANCE = [
     {"accountDatevId": 3640, "accountNumber": "8125", "accountName": "ig. Lieferung",
      "allowedReceiptTypes": ["REVENUE"], "allowedTaxRules": [{"id": 3, "taxRates": ["ZERO"]}]},
 ]
+
+
+GUIDANCE = [RevenueAccount.model_validate(entry) for entry in GUIDANCE_ANSWER]
 
 
 def connection(**sevdesk: Any) -> ConnectionSettings:
@@ -92,7 +96,9 @@ def order(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def plan(raw: dict[str, Any], invoice: dict[str, Any] | None = None, settings_: ConnectionSettings | None = None):
+def plan(
+    raw: dict[str, Any], invoice: dict[str, Any] | None = None, settings_: ConnectionSettings | None = None
+) -> VoucherPlan:
     return plan_voucher(
         Order.model_validate(raw),
         InvoiceDetails.model_validate(invoice) if invoice else None,
@@ -228,7 +234,9 @@ amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000"), plac
     shipping_rate=st.sampled_from([Decimal(19), Decimal(7)]),
     coupon=st.one_of(st.just(Decimal(0)), st.decimals(min_value=Decimal("0.01"), max_value=Decimal("20"), places=2)),
 )
-def test_voucher_gross_per_rate_equals_the_invoice_to_the_cent(lines, shipping, shipping_rate, coupon) -> None:
+def test_voucher_gross_per_rate_equals_the_invoice_to_the_cent(
+    lines: list[tuple[Decimal, Decimal]], shipping: Decimal, shipping_rate: Decimal, coupon: Decimal
+) -> None:
     positions = [{"TotalGrossValue": float(g), "VatRate": float(r)} for g, r in lines]
     if coupon:
         positions.append({"TotalGrossValue": float(-coupon), "VatRate": 0})

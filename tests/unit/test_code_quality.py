@@ -1,4 +1,5 @@
-"""ruff on the project and mypy --strict on the core package (style.md: cheap insurance), as part of `make test`."""
+"""ruff on the project and mypy --strict on the core, the local stack and the tests (style.md: cheap insurance), as
+part of `make test`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,6 @@ def test_ruff_finds_nothing_in_the_code() -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
-def test_the_core_package_passes_mypy_strict() -> None:
+def test_the_core_the_local_stack_and_the_tests_pass_mypy_strict() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout[-4000:]

@@ -21,12 +21,12 @@ from connector.bookkeeping.voucher import (
     TOTAL_POSITIONS_ONLY,
     TOTAL_WITH_FEES,
     BookkeepingProblem,
-    book_amount_body,
+    VoucherPlan,
     plan_voucher,
-    save_voucher_body,
 )
 from connector.money import to_decimal
 from connector.settings.model import ConnectionSettings
+from connector.sevdesk.bodies import book_amount_body, save_voucher_body
 
 SPECS = Path(__import__("os").environ.get("SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
 EXAMPLES = SPECS / "billbee-examples"
@@ -58,7 +58,7 @@ def settings(**sevdesk: Any) -> ConnectionSettings:
     )
 
 
-def plan_of(order: dict[str, Any], invoice: dict[str, Any] | None, **kwargs: Any):
+def plan_of(order: dict[str, Any], invoice: dict[str, Any] | None, **kwargs: Any) -> VoucherPlan:
     return plan_voucher(
         Order.model_validate(order), InvoiceDetails.model_validate(invoice) if invoice else None, settings(), **kwargs
     )

@@ -8,19 +8,27 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from connector.bookkeeping.voucher import ContactPlan
+from connector.bookkeeping.voucher import ContactPlan, PlannedPayment, PlannedPosition, VoucherPlan
 from connector.errors import NotFoundError, RejectedError
 from connector.sevdesk.client import SevdeskClient
 from connector.transport import RetryPolicy
 
 SPECS = Path(os.environ.get("SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
 RECORDED = SPECS / "sevdesk-examples"
+VOUCHER = VoucherPlan(
+    order_id=1, invoice_number="RE-1", voucher_date=date(2026, 10, 2), delivery_date=date(2026, 10, 2), tax_rule=1,
+    currency="EUR", supplier_name="Erika Muster", positions=(PlannedPosition(3631, Decimal(19), Decimal("119"), "x"),),
+    total_gross=Decimal("119"), payments=(), contact=None,
+)
+PAYMENT = PlannedPayment("payment-1", Decimal("0.45"), datetime(2026, 9, 29, 12), 5101, 3, "FULL_PAYMENT")
 PERSON = ContactPlan(4711, "BB-4711", None, "Erika", "Mustermann", None, "erika@example.com", "Weg 1", "10115",
                      "Berlin", None)
 
@@ -63,17 +71,17 @@ CASES: dict[str, tuple[str, int | None, Callable[[SevdeskClient], Any], Callable
         "voucher", None, lambda c: c.get_voucher("156244013"),
         lambda v: _eq((v.id, v.status, v.paid_amount, v.credit_debit), ("156244013", "1000", "87.49", "C"))),
     "saveVoucher": (
-        "write_voucher_save_create", 201, lambda c: c.save_voucher({}),
+        "write_voucher_save_create", 201, lambda c: c.save_voucher(VOUCHER),
         lambda v: _eq((v.id, v.status, v.sum_gross), ("156270656", "50", "0.45"))),
     "saveVoucher with the PDF attached": (
-        "write_voucher_save_update_release_attach", 201, lambda c: c.save_voucher({}),
+        "write_voucher_save_update_release_attach", 201, lambda c: c.save_voucher(VOUCHER),
         lambda v: _eq(v.status, "100")),
     "voucher search (exact description, revenue only)": (
         "voucher_list", None, lambda c: c.find_revenue_vouchers("M11-D-OVER-OF"),
         lambda found: _eq(found, [])),  # both recorded vouchers are expenses ("C"): never taken for revenue
     "bookAmount answers a VoucherLog": (
-        "write_voucher_book_amount", None, lambda c: c.book_amount("156270656", {}),
-        lambda log: _eq((log["objectName"], log["amountPayed"], log["toStatus"]), ("VoucherLog", "0.45", "1000"))),
+        "write_voucher_book_amount", None, lambda c: c.book_amount("156270656", PAYMENT),
+        lambda log: _eq((log.amount_payed, log.to_status), ("0.45", "1000"))),
     "uploadTempFile": (
         "write_upload_temp_file", 201, lambda c: c.upload_temp_file("x.pdf", b"%PDF-1.4"),
         lambda name: _eq(name, raw("write_upload_temp_file")["filename"])),
@@ -94,7 +102,7 @@ CASES: dict[str, tuple[str, int | None, Callable[[SevdeskClient], Any], Callable
         lambda r: _eq(r, None)),
     "receipt guidance (ids as JSON numbers)": (
         "receipt_guidance", None, lambda c: c.revenue_guidance(),
-        lambda guidance: _eq(guidance[0]["accountDatevId"], 4285)),
+        lambda guidance: _eq((guidance[0].account_datev_id, guidance[0].allowed_tax_rules[0].id), (4285, 9))),
 }
 
 
@@ -119,7 +127,7 @@ def test_the_recorded_404_is_not_found_and_the_recorded_422_a_rejection_with_sev
     assert missing.value.code == 151 or str(missing.value.code) == "151"
     client = client_answering("error_422_offline_account")
     with pytest.raises(RejectedError, match="only create transactions on online checkaccounts") as refused:
-        client.save_voucher({})
+        client.save_voucher(VOUCHER)
     assert refused.value.status == 422
 
 

@@ -11,9 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
-from connector.billbee.models import BILLBEE_ZONE as BERLIN
 from connector.billbee.models import InvoiceDetails, InvoiceFee, Order
 from connector.money import CENT, ZERO, cents, rate_key
 from connector.settings.model import (
@@ -22,6 +20,7 @@ from connector.settings.model import (
     PaymentReconciliation,
     VoucherDateSource,
 )
+from connector.sevdesk.models import RevenueAccount
 
 # Billbee VatMode -> sevDesk revenue taxRule (bookkeeping.md, "Tax rule from Billbee's VatMode").
 TAX_RULE_BY_VAT_MODE = {0: 1, 1: 11, 2: 3, 3: 2}
@@ -36,14 +35,6 @@ VAT_MODE_NAMES = {
 # German VAT rates a taxRule-1 voucher can carry; any other rate on a VatMode-0 invoice is a foreign (OSS) rate.
 DOMESTIC_RATES = frozenset({Decimal(0), Decimal(7), Decimal(19)})
 ZERO_RATE_RULES = frozenset({2, 11})
-# ReceiptGuidance names the allowed rates as words (sevdesk-api.md §4).
-RATE_NAMES = {
-    Decimal(0): "ZERO",
-    Decimal(5): "FIVE",
-    Decimal(7): "SEVEN",
-    Decimal(16): "SIXTEEN",
-    Decimal(19): "NINETEEN",
-}
 FULL_PAYMENT = "FULL_PAYMENT"
 PARTIAL_PAYMENT = "N"  # sevDesk's "partial payment" booking type (sevdesk-api.md §5)
 # The two readings of the invoice list's TotalGross (ERRATA Billbee 6); which one an invoice met is logged.
@@ -434,87 +425,15 @@ def plan_contact(order: Order) -> ContactPlan | None:
     )
 
 
-def check_against_guidance(plan: VoucherPlan, guidance: list[dict[str, Any]]) -> None:
+def check_against_guidance(plan: VoucherPlan, guidance: list[RevenueAccount]) -> None:
     """Every (account, tax rule, rate) must be allowed for REVENUE, or sevDesk answers 422 (sevdesk-pitfalls #9)."""
-    by_account = {str(entry.get("accountDatevId")): entry for entry in guidance}
+    by_id = {account.account_datev_id: account for account in guidance}
     for position in plan.positions:
-        entry = by_account.get(str(position.account_datev_id))
-        if entry is None:
+        account = by_id.get(position.account_datev_id)
+        if account is None:
             raise BookkeepingProblem(
                 f"revenue account {position.account_datev_id} is not offered by sevDesk's receipt guidance for revenue"
             )
-        if "REVENUE" not in (entry.get("allowedReceiptTypes") or []):
-            raise BookkeepingProblem(f"account {entry.get('accountNumber')} does not accept revenue")
-        rule = next(
-            (r for r in entry.get("allowedTaxRules") or [] if str(r.get("id")) == str(plan.tax_rule)),
-            None,
-        )
-        account_label = f"{entry.get('accountNumber')} {entry.get('accountName')}".strip()
-        if rule is None:
-            raise BookkeepingProblem(f"account {account_label} does not allow tax rule {plan.tax_rule}")
-        rate_name = RATE_NAMES.get(position.tax_rate)
-        if rate_name is None or rate_name not in (rule.get("taxRates") or []):
-            raise BookkeepingProblem(
-                f"account {account_label} does not allow {rate_key(position.tax_rate)} % under tax rule {plan.tax_rule}"
-            )
-
-
-def german_date(day: date) -> str:
-    return day.strftime("%d.%m.%Y")
-
-
-def _number(value: Decimal) -> int | float:
-    """A Decimal as a JSON number (2 decimals at most here, so float is exact in its repr)."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def save_voucher_body(plan: VoucherPlan, *, filename: str | None, contact_id: str | None) -> dict[str, Any]:
-    """The ``POST /Voucher/Factory/saveVoucher`` body for bookkeeping 2.0 (sevdesk-api.md §3)."""
-    voucher: dict[str, Any] = {
-        "objectName": "Voucher",
-        "mapAll": True,
-        # Both dates in sevDesk's "dd.mm.yyyy", the form working clients send (ERRATA sevDesk 3).
-        "voucherDate": german_date(plan.voucher_date),
-        "deliveryDate": german_date(plan.delivery_date),
-        "description": plan.invoice_number,
-        "status": 100,
-        "creditDebit": "D",  # revenue; "C" would be an expense (sevdesk-pitfalls #1)
-        "voucherType": "VOU",
-        "taxRule": {"id": str(plan.tax_rule), "objectName": "TaxRule"},
-        "currency": plan.currency,
-    }
-    if contact_id is not None:
-        voucher["supplier"] = {"id": contact_id, "objectName": "Contact"}
-    else:
-        voucher["supplierName"] = plan.supplier_name
-    return {
-        "voucher": voucher,
-        "voucherPosSave": [
-            {
-                "objectName": "VoucherPos",
-                "mapAll": True,
-                "accountDatev": {"id": str(p.account_datev_id), "objectName": "AccountDatev"},
-                "taxRate": _number(p.tax_rate),
-                "net": False,
-                "sumGross": _number(p.sum_gross),
-                "comment": p.comment,
-                "isAsset": False,
-            }
-            for p in plan.positions
-        ],
-        "voucherPosDelete": None,
-        "filename": filename,
-    }
-
-
-def book_amount_body(payment: PlannedPayment) -> dict[str, Any]:
-    """``PUT /Voucher/{id}/bookAmount`` on an offline account: no checkAccountTransaction (sevdesk-api.md §5)."""
-    return {
-        "amount": _number(payment.amount),  # positive: money flows in on a revenue voucher
-        # Billbee's naive times are Berlin wall time; RFC 3339 without fractions, as working clients send (ERRATA
-        # sevDesk 3: fractional seconds are unproven).
-        "date": payment.date.replace(tzinfo=BERLIN, microsecond=0).isoformat(),
-        "type": payment.booking_type,
-        "checkAccount": {"id": payment.check_account_id, "objectName": "CheckAccount"},
-        "createFeed": True,
-    }
+        refusal = account.refusal(plan.tax_rule, position.tax_rate)
+        if refusal is not None:
+            raise BookkeepingProblem(refusal)

@@ -36,11 +36,8 @@ from connector.bookkeeping.voucher import (
     BookkeepingProblem,
     PlannedPayment,
     VoucherPlan,
-    book_amount_body,
     check_against_guidance,
-    german_date,
     plan_voucher,
-    save_voucher_body,
 )
 from connector.errors import (
     ApiError,
@@ -54,10 +51,12 @@ from connector.errors import (
 )
 from connector.observability import logger
 from connector.pipeline.connection import BROKEN, check_sevdesk_account, mark_broken
+from connector.pipeline.decisions import failed_attempt
 from connector.pipeline.filters import filter_mismatch
 from connector.pipeline.outcomes import LostWrite, Timing, after_lost_answer, after_search_found_nothing
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.settings.model import ConnectionSettings
+from connector.sevdesk.bodies import german_date
 from connector.store.dynamo import ConflictError, StoredConnection
 from connector.store.records import CLAIMABLE, ExportState, OrderRecord
 
@@ -159,17 +158,12 @@ class Exporter:
             return self._fail(record, owner, f"internal error: {type(exc).__name__}: {exc}")
 
     def _fail(self, record: OrderRecord, owner: str, error: str, *, counts: bool = True) -> Outcome:
-        """A retryable failure. ``counts=False``: waiting (a 429, a lost answer not settled yet) is no failed
-        attempt, so a throttled or waiting order never runs out of attempts."""
-        if not counts:
-            record.attempts = max(0, record.attempts - 1)
-        state = ExportState.FAILED
-        reason = None
-        if counts and record.attempts >= self.runtime.config.max_attempts:
-            state = ExportState.NEEDS_ATTENTION
-            reason = f"gave up after {record.attempts} attempts; last error: {error}"
-        self._finish(record, owner, state, error=error, reason=reason)
-        return Outcome.RETRY_LATER if state is ExportState.FAILED else Outcome.NEEDS_ATTENTION
+        """A retryable failure (``decisions.failed_attempt``)."""
+        end = failed_attempt(error, attempts=record.attempts, max_attempts=self.runtime.config.max_attempts,
+                             counts=counts)
+        record.attempts = end.attempts
+        self._finish(record, owner, end.state, error=error, reason=end.reason)
+        return Outcome.RETRY_LATER if end.state is ExportState.FAILED else Outcome.NEEDS_ATTENTION
 
     def _finish(
         self,
@@ -366,7 +360,7 @@ class Exporter:
         try:
             try:
                 voucher = clients.sevdesk.save_voucher(
-                    save_voucher_body(plan, filename=record.steps.file_name, contact_id=record.steps.contact_id)
+                    plan, filename=record.steps.file_name, contact_id=record.steps.contact_id
                 )
             except RejectedError as exc:
                 if not _refuses_late_delivery(exc, plan):
@@ -380,7 +374,7 @@ class Exporter:
                 self._save(record, owner)
                 plan = _delivery_on_voucher_date(plan)
                 voucher = clients.sevdesk.save_voucher(
-                    save_voucher_body(plan, filename=record.steps.file_name, contact_id=record.steps.contact_id)
+                    plan, filename=record.steps.file_name, contact_id=record.steps.contact_id
                 )
         except UnknownOutcome as exc:
             raise self._lost_write(record, owner, "voucher", exc, what) from exc
@@ -406,7 +400,7 @@ class Exporter:
             steps.booking_attempted.append(payment.key)
             self._save(record, owner)
         try:
-            clients.sevdesk.book_amount(voucher_id, book_amount_body(payment))
+            clients.sevdesk.book_amount(voucher_id, payment)
         except UnknownOutcome as exc:
             raise self._lost_write(record, owner, name, exc, what) from exc
         except RejectedError as exc:

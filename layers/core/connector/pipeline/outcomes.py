@@ -8,6 +8,7 @@ again only when searches spread over ``settle`` seconds (at least ``min_searches
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -20,7 +21,7 @@ class LostWrite:
         return {"since": self.since, "searches": self.searches}
 
     @classmethod
-    def from_item(cls, item: dict[str, object] | None) -> LostWrite | None:
+    def from_item(cls, item: Mapping[str, object] | None) -> LostWrite | None:
         if not item:
             return None
         since = item.get("since")

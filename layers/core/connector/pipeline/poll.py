@@ -22,6 +22,7 @@ from connector.billbee.problems import UnreadableOrder, order_fields
 from connector.errors import ApiError
 from connector.observability import logger
 from connector.pipeline.connection import BROKEN, check_sevdesk_account, mark_broken
+from connector.pipeline.decisions import Act, listed_order, unlisted_order
 from connector.pipeline.filters import filter_mismatch
 from connector.pipeline.queue import enqueue_exports
 from connector.pipeline.runtime import ConnectionClients, Runtime
@@ -44,8 +45,6 @@ class PollSummary:
     unchanged: int = 0
     unreadable: int = 0  # orders Billbee sent that the connector cannot read (each has its own record)
     problems: list[str] = field(default_factory=list)  # unreadable orders without a usable id, named here
-    billbee_calls: int = 0
-    queued_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -182,7 +181,7 @@ class Poller:
         still_listed |= {bad.order_id for bad in listed.unreadable if bad.order_id is not None}
         self._reconcile_missing(settings, still_listed, to_queue)
         enqueue_exports(self.runtime, settings.connection_id, to_queue, reason="poll", records=records)
-        summary.queued, summary.queued_ids = len(to_queue), to_queue
+        summary.queued = len(to_queue)
         logger.info("poll finished", extra=summary.as_dict())
         return summary
 
@@ -270,57 +269,49 @@ class Poller:
         # record would look changed and a NEEDS_ATTENTION order would be retried each hour.
         digest = data_hash(raw, invoice if invoice is not None or record is None else record.invoice)
         if record is None:
+            first = listed_order(None, has_invoice=order.has_invoice, changed=True, lease_expired=False,
+                                 enqueue_due=True, attempts=0, max_attempts=self.runtime.config.max_attempts)
             record = OrderRecord(
                 connection_id=connection_id,
                 order_id=order.bill_bee_order_id,
-                state=ExportState.PENDING if order.has_invoice else ExportState.SKIPPED,
+                state=ExportState.PENDING if first.act is Act.QUEUE else ExportState.SKIPPED,
                 order=raw,
                 invoice=invoice,
                 # The voucher's duplicate key is Billbee's printed string (fixed once; the export fixes it from
                 # CreateInvoice when the invoice list had none).
                 invoice_number=(invoice or {}).get("InvoiceNumber") if order.has_invoice else None,
                 invoice_number_source="invoiceList" if (invoice or {}).get("InvoiceNumber") else None,
-                reason=None if order.has_invoice else "the order has no invoice yet; it is exported once invoiced",
+                reason=first.reason,
                 data_hash=digest,
             )
             if not self.store.create_order(record):
                 return "unchanged"  # created concurrently (a manual export); that one carries on
             records[order_id] = record
-            return "queue" if order.has_invoice else "skipped"
+            return "queue" if first.act is Act.QUEUE else "skipped"
 
-        state = record.state
-        if state is ExportState.HANDLED:
-            return "unchanged"  # a bookkeeper booked it by hand: never exported, whatever Billbee shows
-        if state in (ExportState.EXPORTED, ExportState.EXPORTING):
-            if state is ExportState.EXPORTING and record.lease_until < self.store.epoch():
-                return "queue"  # its worker died; the lease has run out
-            return "unchanged"
         changed = digest != record.data_hash
-        refresh = state is not ExportState.NEEDS_ATTENTION or changed
-        if not refresh:
-            return "unchanged"  # a bookkeeper must act; unchanged data would fail the same way
-        record.order = raw
-        if invoice is not None:
-            record.invoice = invoice
-            if record.invoice_number is None and invoice.get("InvoiceNumber"):
-                record.invoice_number, record.invoice_number_source = invoice["InvoiceNumber"], "invoiceList"
-        record.data_hash = digest
-        if not order.has_invoice:
-            record.state = ExportState.SKIPPED
-            record.reason = "the order has no invoice yet; it is exported once invoiced"
-            self._save_quietly(record)
-            return "skipped"
-        if state is ExportState.PENDING and not self._enqueue_due(record):
-            self._save_quietly(record)
-            return "unchanged"
-        if state is ExportState.FAILED and record.attempts >= self.runtime.config.max_attempts and not changed:
-            record.state = ExportState.NEEDS_ATTENTION
-            record.reason = f"gave up after {record.attempts} attempts; last error: {record.last_error}"
-            self._save_quietly(record)
-            return "unchanged"
-        record.state = ExportState.PENDING
-        record.reason = None
-        return "queue" if self._save_quietly(record) else "unchanged"
+        step = listed_order(
+            record.state, has_invoice=order.has_invoice, changed=changed,
+            lease_expired=record.state is ExportState.EXPORTING and record.lease_until < self.store.epoch(),
+            enqueue_due=self._enqueue_due(record), attempts=record.attempts,
+            max_attempts=self.runtime.config.max_attempts, last_error=record.last_error,
+        )
+        if step.write:
+            record.order = raw
+            if invoice is not None:
+                record.invoice = invoice
+                if record.invoice_number is None and invoice.get("InvoiceNumber"):
+                    record.invoice_number, record.invoice_number_source = invoice["InvoiceNumber"], "invoiceList"
+            record.data_hash = digest
+        if step.act is Act.SKIP:
+            record.state, record.reason = ExportState.SKIPPED, step.reason
+        elif step.act is Act.GIVE_UP:
+            record.state, record.reason = ExportState.NEEDS_ATTENTION, step.reason
+        elif step.act is Act.QUEUE and step.write:
+            record.state, record.reason = ExportState.PENDING, None
+        if step.write and not self._save_quietly(record):
+            return "unchanged"  # someone else changed it meanwhile; they carry on
+        return {Act.QUEUE: "queue", Act.SKIP: "skipped"}.get(step.act, "unchanged")
 
     def _enqueue_due(self, record: OrderRecord) -> bool:
         if not record.enqueued_at:
@@ -337,18 +328,17 @@ class Poller:
         return True
 
     def _reconcile_missing(self, settings: ConnectionSettings, listed: set[int], to_queue: list[int]) -> None:
-        """Open records whose order is no longer listed: the state at the time of the transfer counts (help text),
-        so a polled order that left the chosen states is skipped; a manually chosen one is retried."""
+        """Open records whose order is no longer listed (``decisions.unlisted_order``)."""
         queued = set(to_queue)
         for state in (ExportState.PENDING, ExportState.FAILED):
             for record in self.store.all_by_state(settings.connection_id, state):
                 if record.order_id in listed or record.order_id in queued:
                     continue
-                if record.origin == "poll":
-                    record.state = ExportState.SKIPPED
-                    record.reason = "the order no longer matches the connection's filters (state, shop or tag changed)"
-                    if record.steps.voucher_id:
-                        record.reason += f"; voucher {record.steps.voucher_id} was already created in sevDesk"
+                step = unlisted_order(record.origin, attempts=record.attempts,
+                                      max_attempts=self.runtime.config.max_attempts,
+                                      voucher_id=record.steps.voucher_id)
+                if step.act is Act.SKIP:
+                    record.state, record.reason = ExportState.SKIPPED, step.reason
                     self._save_quietly(record)
-                elif record.attempts < self.runtime.config.max_attempts:
+                elif step.act is Act.QUEUE:
                     to_queue.append(record.order_id)

@@ -15,6 +15,7 @@ from connector.ratelimit import DynamoRateLimiter, NoRateLimit, RateLimiter
 from connector.secrets import SecretStore
 from connector.settings.model import Credentials
 from connector.sevdesk.client import SevdeskClient
+from connector.sevdesk.models import RevenueAccount
 from connector.store.dynamo import Store
 from connector.transport import RetryPolicy
 
@@ -26,7 +27,7 @@ class ConnectionClients:
     billbee: BillbeeClient
     sevdesk: SevdeskClient
     credentials_fingerprint: int
-    guidance: list[dict[str, Any]] | None = None
+    guidance: list[RevenueAccount] | None = None
     guidance_at: float = 0.0
     checked_version: str | None = None
     # sevDesk refused a delivery date after the voucher date once: later vouchers use the voucher date at once.
@@ -114,7 +115,7 @@ class Runtime:
             credentials_fingerprint=hash(tuple(credentials.as_secret_json().values())),
         )
 
-    def revenue_guidance(self, clients: ConnectionClients) -> list[dict[str, Any]]:
+    def revenue_guidance(self, clients: ConnectionClients) -> list[RevenueAccount]:
         now = time.monotonic()
         if clients.guidance is None or now - clients.guidance_at > GUIDANCE_CACHE_SECONDS:
             clients.guidance = clients.sevdesk.revenue_guidance()

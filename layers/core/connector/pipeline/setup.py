@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from connector.bookkeeping.voucher import RATE_NAMES
 from connector.errors import ApiError, AuthError, RejectedError
 from connector.money import rate_key
 from connector.pipeline.connection import SUPPORTED_BOOKKEEPING_VERSION
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.settings.model import ConnectionSettings, Credentials, PaymentAccount
-from connector.sevdesk.client import CheckAccount, SevdeskClient
+from connector.sevdesk.client import SevdeskClient
+from connector.sevdesk.models import CheckAccount, RevenueAccount
 from connector.store.dynamo import StoredConnection
 from connector.transport import RetryPolicy
 
@@ -148,27 +148,23 @@ def _checks(clients: ConnectionClients, settings: ConnectionSettings) -> SetupRe
         else:
             report.add(f"paymentAccount[{label}]", True, f"{account_id} '{account.name}' is an offline account")
 
-    guidance = {str(g.get("accountDatevId")): g for g in clients.sevdesk.revenue_guidance()}
+    guidance = {account.account_datev_id: account for account in clients.sevdesk.revenue_guidance()}
     for mapping in settings.accounts.revenue_accounts:
         label = f"revenueAccount[rule {mapping.tax_rule} {rate_key(mapping.tax_rate)} %]"
-        report.add(label, *_revenue_account_allowed(guidance, mapping.account_datev_id, mapping.tax_rule,
-                                                    mapping.tax_rate))
+        report.add(label, *_revenue_account_allowed(guidance.get(mapping.account_datev_id), mapping.account_datev_id,
+                                                    mapping.tax_rule, mapping.tax_rate))
     return report
 
 
 def _revenue_account_allowed(
-    guidance: dict[str, dict[str, Any]], account_id: int, tax_rule: int, rate: Decimal
+    account: RevenueAccount | None, account_id: int, tax_rule: int, rate: Decimal
 ) -> tuple[bool, str]:
-    entry = guidance.get(str(account_id))
-    if entry is None:
+    if account is None:
         return False, f"account {account_id} is not a revenue account of this sevDesk account"
-    name = f"{entry.get('accountNumber')} {entry.get('accountName')}"
-    rule = next((r for r in entry.get("allowedTaxRules") or [] if str(r.get("id")) == str(tax_rule)), None)
-    if rule is None:
-        return False, f"account {name} does not allow tax rule {tax_rule}"
-    if RATE_NAMES.get(rate) not in (rule.get("taxRates") or []):
-        return False, f"account {name} does not allow {rate_key(rate)} % under tax rule {tax_rule}"
-    return True, f"account {name} allows tax rule {tax_rule} at {rate_key(rate)} %"
+    refusal = account.refusal(tax_rule, rate)
+    if refusal is not None:
+        return False, refusal
+    return True, f"account {account.label} allows tax rule {tax_rule} at {rate_key(rate)} %"
 
 
 def save_connection(runtime: Runtime, settings: ConnectionSettings) -> SetupReport:

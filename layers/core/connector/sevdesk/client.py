@@ -8,72 +8,31 @@ with string scalars; errors can arrive inside HTTP 200 (sevdesk-pitfalls #18), s
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
-from connector.bookkeeping.voucher import ContactPlan
+from connector.bookkeeping.voucher import ContactPlan, PlannedPayment, VoucherPlan
 from connector.errors import AuthError, NotFoundError, RejectedError, TransientError
 from connector.observability import logger
+from connector.sevdesk.bodies import (
+    book_amount_body,
+    contact_address_body,
+    contact_body,
+    email_body,
+    save_voucher_body,
+)
+from connector.sevdesk.models import Booking, CheckAccount, RevenueAccount, VoucherState
 from connector.transport import RetryPolicy, send
 
 API = "sevdesk"
 DEFAULT_BASE_URL = "https://my.sevdesk.de/api/v1"
-CUSTOMER_CATEGORY_ID = 3  # "Kunde" (sevdesk-api.md §7)
-WORK_EMAIL_KEY = 2
-INVOICE_ADDRESS_CATEGORY_ID = 47  # "Rechnungsadresse"
 SEARCH_PAGE_SIZE = 1000  # sevDesk's largest page (sevdesk-api.md §1)
 MAX_SEARCH_PAGES = 20
-ACTIVE_ACCOUNT_STATUS = "100"  # CheckAccount status: 100 active, 0 archived (sevdesk-api.md §5)
 # GET /StaticCountry?code=GB answers England, Great Britain and United Kingdom (ERRATA sevDesk 12): the state is
 # the United Kingdom. Other codes answer one row.
 COUNTRY_NAMES = {"gb": ("united kingdom", "vereinigtes königreich")}
-
-
-@dataclass(frozen=True)
-class CheckAccount:
-    id: int
-    name: str
-    type: str  # online | offline | register
-    status: str | None
-
-    @property
-    def is_offline(self) -> bool:
-        # Bookings without a bank transaction are only possible on offline (clearing) accounts and registers.
-        return self.type in ("offline", "register")
-
-    @property
-    def is_active(self) -> bool:
-        # An archived account (status 0) takes no bookings; None: an answer without status is taken as active.
-        return self.status is None or str(self.status) == ACTIVE_ACCOUNT_STATUS
-
-
-def _check_account(raw: dict[str, Any]) -> CheckAccount:
-    status = raw.get("status")
-    return CheckAccount(int(raw["id"]), str(raw.get("name") or ""), str(raw.get("type") or ""),
-                        None if status is None else str(status))
-
-
-@dataclass(frozen=True)
-class VoucherState:
-    id: str
-    description: str | None
-    status: str | None
-    sum_gross: str | None
-    paid_amount: str | None
-    credit_debit: str | None
-
-
-def _voucher_state(raw: dict[str, Any]) -> VoucherState:
-    return VoucherState(
-        id=str(raw.get("id")),
-        description=raw.get("description"),
-        status=None if raw.get("status") is None else str(raw.get("status")),
-        sum_gross=None if raw.get("sumGross") is None else str(raw.get("sumGross")),
-        paid_amount=None if raw.get("paidAmount") is None else str(raw.get("paidAmount")),
-        credit_debit=raw.get("creditDebit"),
-    )
 
 
 class SevdeskClient:
@@ -155,20 +114,28 @@ class SevdeskClient:
         objects = self._call("GET", "Tools/bookkeepingSystemVersion", "bookkeeping_version")
         return str((objects or {}).get("version"))
 
-    def revenue_guidance(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "ReceiptGuidance/forRevenue", "guidance_revenue") or [])
+    def revenue_guidance(self) -> list[RevenueAccount]:
+        """The revenue accounts with the tax rules and rates each allows; an entry that cannot be read is left out
+        (logged): a mapping to it is then refused as unknown, never booked against a guess."""
+        accounts = []
+        for raw in self._call("GET", "ReceiptGuidance/forRevenue", "guidance_revenue") or []:
+            try:
+                accounts.append(RevenueAccount.model_validate(raw))
+            except ValidationError:
+                logger.warning("unreadable receipt guidance entry", extra={"entry": str(raw)[:200]})
+        return accounts
 
     def check_accounts(self) -> list[CheckAccount]:
         objects = self._call("GET", "CheckAccount", "list_check_accounts", params=[("limit", 1000)])
-        return [_check_account(a) for a in objects or []]
+        return [CheckAccount.model_validate(a) for a in objects or []]
 
     def create_clearing_account(self, name: str, accounting_number: int | None = None) -> CheckAccount:
         body: dict[str, Any] = {"name": name}
         if accounting_number is not None:
             body["accountingNumber"] = accounting_number
-        a = self._call("POST", "CheckAccount/Factory/clearingAccount", "create_clearing_account", json=body,
-                       idempotent=False)
-        return _check_account(a)
+        account = self._call("POST", "CheckAccount/Factory/clearingAccount", "create_clearing_account", json=body,
+                             idempotent=False)
+        return CheckAccount.model_validate(account)
 
     # -- vouchers ------------------------------------------------------------------------------------------------
     def upload_temp_file(self, filename: str, content: bytes) -> str:
@@ -185,12 +152,15 @@ class SevdeskClient:
             raise TransientError(API, "uploadTempFile answered without a file name")
         return str(name)
 
-    def save_voucher(self, body: dict[str, Any]) -> VoucherState:
+    def save_voucher(
+        self, plan: VoucherPlan, *, filename: str | None = None, contact_id: str | None = None
+    ) -> VoucherState:
+        body = save_voucher_body(plan, filename=filename, contact_id=contact_id)
         objects = self._call("POST", "Voucher/Factory/saveVoucher", "save_voucher", json=body, idempotent=False)
         voucher = (objects or {}).get("voucher")
         if not isinstance(voucher, dict) or voucher.get("id") is None:
             raise TransientError(API, "saveVoucher answered without a voucher id")
-        return _voucher_state(voucher)
+        return VoucherState.model_validate(voucher)
 
     def find_revenue_vouchers(self, description: str) -> list[VoucherState]:
         """Revenue vouchers whose description is exactly ``description``.
@@ -211,7 +181,7 @@ class SevdeskClient:
             )
             rows = list(objects or [])
             found += [
-                _voucher_state(v)
+                VoucherState.model_validate(v)
                 for v in rows
                 if v.get("description") == description and v.get("creditDebit") in ("D", None)
             ]
@@ -226,11 +196,12 @@ class SevdeskClient:
         objects = self._call("GET", f"Voucher/{voucher_id}", "get_voucher")
         if not objects:
             raise NotFoundError(API, f"voucher {voucher_id} not found")
-        return _voucher_state(objects[0] if isinstance(objects, list) else objects)
+        return VoucherState.model_validate(objects[0] if isinstance(objects, list) else objects)
 
-    def book_amount(self, voucher_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        result = self._call("PUT", f"Voucher/{voucher_id}/bookAmount", "book_amount", json=body, idempotent=False)
-        return dict(result or {})
+    def book_amount(self, voucher_id: str, payment: PlannedPayment) -> Booking:
+        result = self._call("PUT", f"Voucher/{voucher_id}/bookAmount", "book_amount",
+                            json=book_amount_body(payment), idempotent=False)
+        return Booking.model_validate(result or {})
 
     # -- contacts ------------------------------------------------------------------------------------------------
     def find_contact(self, customer_number: str) -> str | None:
@@ -265,45 +236,15 @@ class SevdeskClient:
         return found
 
     def create_contact(self, plan: ContactPlan) -> str:
-        body: dict[str, Any] = {
-            "objectName": "Contact",
-            "mapAll": True,
-            "category": {"id": CUSTOMER_CATEGORY_ID, "objectName": "Category"},
-            "customerNumber": plan.customer_number,
-            "status": 1000,
-        }
-        if plan.organisation_name:
-            body["name"] = plan.organisation_name  # a contact with `name` is an organisation
-        else:
-            body["surename"] = plan.first_name or ""  # sevDesk's spelling; surename is the *first* name
-            body["familyname"] = plan.last_name or ""
-        if plan.vat_number:
-            body["vatNumber"] = plan.vat_number
-        contact = self._call("POST", "Contact", "create_contact", json=body, idempotent=False)
+        contact = self._call("POST", "Contact", "create_contact", json=contact_body(plan), idempotent=False)
         return str(contact["id"])
 
     def add_contact_address(self, contact_id: str, plan: ContactPlan) -> None:
         if not (plan.street or plan.city):
             return
-        body: dict[str, Any] = {
-            "contact": {"id": contact_id, "objectName": "Contact"},
-            "street": plan.street,
-            "zip": plan.zip,
-            "city": plan.city,
-            "name": plan.organisation_name or " ".join(p for p in (plan.first_name, plan.last_name) if p),
-            "category": {"id": INVOICE_ADDRESS_CATEGORY_ID, "objectName": "Category"},
-        }
-        country = self.country_id(plan.country_code)
-        if country is not None:
-            body["country"] = {"id": country, "objectName": "StaticCountry"}
+        body = contact_address_body(contact_id, plan, self.country_id(plan.country_code))
         self._call("POST", "ContactAddress", "create_contact_address", json=body, idempotent=False)
 
     def add_contact_email(self, contact_id: str, email: str) -> None:
-        body = {
-            "contact": {"id": contact_id, "objectName": "Contact"},
-            "type": "EMAIL",
-            "value": email,
-            "key": {"id": WORK_EMAIL_KEY, "objectName": "CommunicationWayKey"},
-            "main": True,
-        }
-        self._call("POST", "CommunicationWay", "create_communication_way", json=body, idempotent=False)
+        self._call("POST", "CommunicationWay", "create_communication_way", json=email_body(contact_id, email),
+                   idempotent=False)

@@ -23,11 +23,11 @@ from connector.api.models import (
     SevdeskOptions,
 )
 from connector.api.problems import JSON, ApiProblem, responses
-from connector.bookkeeping.voucher import RATE_NAMES
 from connector.errors import ApiError
 from connector.money import rate_key
 from connector.pipeline.connection import interactive_clients
 from connector.pipeline.setup import AlreadyMapped, add_payment_account
+from connector.sevdesk.models import RATE_NAMES, RevenueAccount
 
 _RATE_PERCENT = {name: rate_key(rate) for rate, name in RATE_NAMES.items()}
 
@@ -76,7 +76,7 @@ def setup_router(ctx: ApiContext) -> APIGatewayHttpRouter:
                     SevdeskAccount(id=a.id, name=a.name, type=a.type) for a in results["accounts"]
                     if a.is_offline and a.is_active
                 ],
-                revenue_accounts=[o for o in map(_revenue_option, results["guidance"]) if o is not None],
+                revenue_accounts=[_revenue_option(account) for account in results["guidance"]],
             ),
         )
         return Response(200, content_type=JSON, body=answer)
@@ -121,25 +121,15 @@ def setup_router(ctx: ApiContext) -> APIGatewayHttpRouter:
     return router
 
 
-def _revenue_option(entry: dict[str, Any]) -> RevenueAccountOption | None:
+def _revenue_option(account: RevenueAccount) -> RevenueAccountOption:
     """One ``ReceiptGuidance/forRevenue`` entry, its rate names (``NINETEEN``) as the percents the settings use."""
-    try:
-        account_id = int(str(entry.get("accountDatevId")))
-    except ValueError:
-        return None
-    rules = []
-    for rule in entry.get("allowedTaxRules") or []:
-        try:
-            rule_id = int(str(rule.get("id")))
-        except ValueError:
-            continue
-        rates = [_RATE_PERCENT.get(str(name), str(name)) for name in rule.get("taxRates") or []]
-        rules.append(AllowedTaxRule(tax_rule=rule_id, name=rule.get("name"), tax_rates=rates))
     return RevenueAccountOption(
-        account_datev_id=account_id,
-        account_number=None if entry.get("accountNumber") is None else str(entry.get("accountNumber")),
-        account_name=entry.get("accountName"),
-        allowed_tax_rules=rules,
+        account_datev_id=account.account_datev_id,
+        account_number=account.account_number,
+        account_name=account.account_name,
+        allowed_tax_rules=[
+            AllowedTaxRule(tax_rule=rule.id, name=rule.name,
+                           tax_rates=[_RATE_PERCENT.get(name, name) for name in rule.tax_rates])
+            for rule in account.allowed_tax_rules
+        ],
     )
-
-

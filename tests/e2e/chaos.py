@@ -37,7 +37,8 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
-from local.stack import FakeContext, LocalStack, load_handler
+from local.lambda_sqs import invoke_batch
+from local.stack import LocalStack, load_handler
 
 EXPORT_VISIBILITY_SECONDS = 720  # template.yaml ExportQueue VisibilityTimeout: a died batch comes back after this
 MAX_BACKOFF_SECONDS = 900  # connector/config.py retry_max_seconds: the longest a failed message stays away
@@ -385,14 +386,13 @@ class LambdaPoller:
                         stats.duplicates_sent += 1
             with lock:
                 stats.receives.update(m["Body"] for m in messages)
-            event = {"Records": [LocalStack._sqs_record(m, self.queue_url) for m in messages]}
             if killer is not None:
                 killer.begin(tuple(_order_of(m["Body"]) for m in messages))
             with lock:
                 stats.invocations += 1
                 self.stack.invocations["export"] += 1
             try:
-                result = container.handler(event, FakeContext("ExportFunction"))
+                result = invoke_batch(container.handler, messages, self.queue_url)
             except Killed:
                 with lock:
                     stats.deaths += 1
@@ -401,11 +401,10 @@ class LambdaPoller:
             finally:
                 if killer is not None:
                     killer.end()
-            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
             for message in messages:
-                if message["MessageId"] in failed:
+                if result.died or message["MessageId"] in result.failed:
                     with lock:
-                        stats.item_failures += 1
+                        stats.item_failures += 0 if result.died else 1
                         parked.append(message["ReceiptHandle"])
                 else:
                     self._settle_message(self.sqs.delete_message, message["ReceiptHandle"])

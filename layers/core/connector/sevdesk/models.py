@@ -1,0 +1,108 @@
+"""sevDesk's answers as the connector reads them: typed once here, so no raw dict reaches the pipeline.
+
+The live API sends scalars as strings (``"id": "123"``, ``"status": "1000"``), ``paidAmount`` as a number, and
+``null`` for many fields (ERRATA sevDesk 10, 11; ``../shared/specs/sevdesk-examples/``): the models read either form.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# ReceiptGuidance names the allowed rates as words (sevdesk-api.md §4).
+RATE_NAMES = {
+    Decimal(0): "ZERO",
+    Decimal(5): "FIVE",
+    Decimal(7): "SEVEN",
+    Decimal(16): "SIXTEEN",
+    Decimal(19): "NINETEEN",
+}
+ACTIVE_ACCOUNT_STATUS = "100"  # CheckAccount status: 100 active, 0 archived (sevdesk-api.md §5)
+
+
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+Text = Annotated[str | None, BeforeValidator(_text)]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class CheckAccount(_Answer):
+    """A payment account: ``online`` (bank, PayPal import), ``offline`` (clearing) or ``register`` (cash)."""
+
+    id: int
+    name: Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))] = ""
+    type: Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))] = ""
+    status: Text = None
+
+    @property
+    def is_offline(self) -> bool:
+        # Bookings without a bank transaction are only possible on offline (clearing) accounts and registers.
+        return self.type in ("offline", "register")
+
+    @property
+    def is_active(self) -> bool:
+        # An archived account (status 0) takes no bookings; an answer without status is taken as active.
+        return self.status is None or self.status == ACTIVE_ACCOUNT_STATUS
+
+
+class VoucherState(_Answer):
+    """What the connector reads of a voucher: its number, status and the amounts that tell whether it is paid."""
+
+    id: Annotated[str, BeforeValidator(str)]
+    description: Text = None
+    status: Text = None
+    sum_gross: Text = None
+    paid_amount: Text = None
+    credit_debit: Text = None
+
+
+class AllowedTaxRule(_Answer):
+    id: int
+    name: str | None = None
+    tax_rates: list[str] = Field(default_factory=list)
+
+
+class RevenueAccount(_Answer):
+    """One account of ``GET /ReceiptGuidance/forRevenue``: the tax rules and rates it allows (sevdesk-pitfalls #9:
+    anything else is a 422 when the voucher is saved)."""
+
+    account_datev_id: int
+    account_number: Text = None
+    account_name: str | None = None
+    allowed_tax_rules: list[AllowedTaxRule] = Field(default_factory=list)
+    allowed_receipt_types: list[str] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.account_number or ''} {self.account_name or ''}".strip() or str(self.account_datev_id)
+
+    def refusal(self, tax_rule: int, rate: Decimal) -> str | None:
+        """Why this account cannot take revenue under ``tax_rule`` at ``rate``, or None when it can."""
+        if "REVENUE" not in self.allowed_receipt_types:
+            return f"account {self.label} does not accept revenue"
+        rule = next((r for r in self.allowed_tax_rules if r.id == tax_rule), None)
+        if rule is None:
+            return f"account {self.label} does not allow tax rule {tax_rule}"
+        if RATE_NAMES.get(rate.normalize()) not in rule.tax_rates:
+            return f"account {self.label} does not allow {format(rate.normalize(), 'f')} % under tax rule {tax_rule}"
+        return None
+
+    def allows(self, tax_rule: int, rate: Decimal) -> bool:
+        return self.refusal(tax_rule, rate) is None
+
+
+class Booking(_Answer):
+    """``PUT /Voucher/{id}/bookAmount`` answers a VoucherLog (sevdesk-examples: write_voucher_book_amount)."""
+
+    id: Text = None
+    from_status: Text = None
+    to_status: Text = None
+    amount_payed: Text = None  # sevDesk's spelling
