@@ -17,6 +17,7 @@ is random or depends on today's date: every call returns the same, freshly built
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -643,6 +644,7 @@ class _Ids:
     next_address: int = 300000171900007
     next_shipment: int = 300000003100001
     invoice_number: int = FIRST_INVOICE_NUMBER
+    credit_note_number: int = 1
     issued: list[int] = field(default_factory=list)
 
     def item(self) -> int:
@@ -1122,10 +1124,154 @@ def _build_order(spec: _OrderSpec, index: int, ids: _Ids) -> dict[str, Any]:
     }
 
 
+# --- credit notes ----------------------------------------------------------------------------------------------
+# Billbee's "Storno" on an invoiced order creates a separate order numbered "<original>-GS" with negated quantities
+# and amounts and a Stornorechnung; positions can be removed first (a partial Storno). A negative order without an
+# original gets a Gutschrift. The original keeps its state (billbee-api.md §9). Which field links a Storno order to
+# its original is unverified, so the sample plays both: BillBeeParentOrderId, or only the "-GS" number.
+CREDIT_NOTE_PREFIX = "GS-2026-"
+STATE_ORDERED = 1
+STATE_CANCELLED = 8
+
+
+@dataclass(frozen=True)
+class _CreditNoteSpec:
+    created: datetime
+    original: str | None  # the original's order number (None: a Gutschrift of its own)
+    state: int
+    lines: tuple[tuple[str, int], ...] = ()  # (SKU, quantity) taken back; empty: every line (a full Storno)
+    shipping: bool = True  # the shipping is refunded too
+    parent_link: bool = True  # BillBeeParentOrderId names the original
+    refund: bool = True  # Billbee records the refund as a negative payment
+    goodwill: Decimal = ZERO  # a Gutschrift's goodwill amount (19 %)
+    customer: str = ""
+
+
+_CREDIT_NOTE_SPECS: tuple[_CreditNoteSpec, ...] = (
+    # A full Storno of a shipped Stripe order (19 % and 7 % with shipping), refunded by Stripe; set to "storniert".
+    _CreditNoteSpec(_d(11, 10, 9, 20), "#1208", STATE_CANCELLED),
+    # A partial Storno of a mixed 19 %/7 % Klarna order: one honey and the lip balm back, shipping refunded; linked
+    # only by its number.
+    _CreditNoteSpec(_d(11, 13, 15, 40), "#1202", STATE_CLOSED, lines=(("LM-HON-500", 1), ("NK-LB-01", 1)),
+                    parent_link=False),
+    # A goodwill Gutschrift for the hotel, without an original; to be set off against its next invoice (no refund).
+    _CreditNoteSpec(_d(11, 18, 11, 0), None, STATE_ORDERED, refund=False, goodwill=Decimal("20.00"),
+                    customer="seeblick"),
+    # A Storno of the very first order, exported weeks before: the face cream back, shipping kept.
+    _CreditNoteSpec(_d(11, 19, 10, 5), "#1181", STATE_CLOSED, lines=(("NK-GC-50", 1),), shipping=False),
+)
+
+
+def _negated_item(item: dict[str, Any], quantity: int, ids: _Ids) -> dict[str, Any]:
+    """A Storno line: the original's line with its quantity taken back, amounts negated, title prefixed "Storno"."""
+    share = Decimal(quantity) / Decimal(str(item["Quantity"]))
+    line = copy.deepcopy(item)
+    line["BillbeeId"] = ids.item()
+    line["Product"]["Title"] = f"Storno {item['Product']['Title']}"
+    line["Quantity"] = float(-quantity)
+    for name in ("TotalPrice", "TaxAmount", "UnrebatedTotalPrice"):
+        line[name] = _money(-_cents(Decimal(str(item[name])) * share))
+    return line
+
+
+def _goodwill_item(amount: Decimal, ids: _Ids) -> dict[str, Any]:
+    line = _coupon_item("Kulanz", amount, ids)
+    line["Product"]["Title"] = "Kulanzgutschrift Lieferverzug"
+    line["Product"]["SkuOrId"] = "KULANZ"
+    line.update(IsCoupon=False, TaxIndex=1, TaxAmount=_money(-_vat_contained(amount, TAX_RATE_REGULAR)))
+    return line
+
+
+def _build_credit_note(spec: _CreditNoteSpec, index: int, ids: _Ids, orders: list[dict[str, Any]]) -> dict[str, Any]:
+    original = next((o for o in orders if o["OrderNumber"] == spec.original), None) if spec.original else None
+    if original is not None:
+        order = copy.deepcopy(original)
+        wanted = dict(spec.lines)
+        items = [
+            _negated_item(item, wanted.get(item["Product"]["SKU"], 0) if wanted else int(item["Quantity"]), ids)
+            for item in original["OrderItems"]
+            if not wanted or item["Product"]["SKU"] in wanted
+        ]
+        shipping = -Decimal(str(original["ShippingCost"])) if spec.shipping else ZERO
+        order.update(OrderNumber=f"{spec.original}-GS", Id=None, BillBeeParentOrderId=(
+            original["BillBeeOrderId"] if spec.parent_link else None))
+    else:
+        customer = _CUSTOMERS[spec.customer]
+        base = _OrderSpec(spec.created, None, spec.customer, spec.state, PM_BANK_TRANSFER, (), payment="open")
+        order = _build_order(base, index, _Ids())
+        items = [_goodwill_item(spec.goodwill, ids)]
+        shipping = ZERO
+        order.update(InvoiceAddress=_address(customer, ids.address()), ShippingAddress=None)
+        order["ShippingAddress"] = order["InvoiceAddress"]
+    total = sum((Decimal(str(i["TotalPrice"])) for i in items), ZERO) + shipping
+    created = spec.created + timedelta(seconds=index % 60)
+    invoiced = created + timedelta(minutes=2, milliseconds=(index * 619) % 1000)
+    refunded = created + timedelta(hours=1, minutes=5)
+    payments = []
+    if spec.refund and original is not None:
+        method = original["Payments"][-1]["PaymentType"] if original["Payments"] else original["PaymentMethod"]
+        technology, text = _PAYMENT_SOURCE[method]
+        payments.append({
+            "BillbeeId": ids.payment(),
+            "TransactionId": None,
+            "PayDate": _timestamp(refunded),
+            "PaymentType": method,
+            "SourceTechnology": technology,
+            "SourceText": text,
+            "PayValue": _money(total),
+            "Purpose": f"Erstattung {order['OrderNumber']}",
+            "Name": original["Payments"][-1]["Name"] if original["Payments"] else None,
+        })
+    number = ids.credit_note_number
+    ids.credit_note_number += 1
+    order.update(
+        BillBeeOrderId=300000181400000 + index * 1000 + (index * 7919) % 997,
+        State=spec.state,
+        CreatedAt=_timestamp(created),
+        ConfirmedAt=None,
+        ShippedAt=None,
+        ShippingIds=[],
+        PayedAt=_timestamp(refunded) if payments else None,
+        PaidAmount=_money(sum((Decimal(str(p["PayValue"])) for p in payments), ZERO)),
+        Payments=payments,
+        PaymentTransactionId=None,
+        InvoiceNumberPrefix=CREDIT_NOTE_PREFIX,
+        InvoiceNumber=number,
+        InvoiceDate=_timestamp(invoiced),
+        OrderItems=items,
+        ShippingCost=_money(shipping),
+        TotalCost=_money(total),
+        RebateDifference=0.0,
+        Tags=[],
+        Comments=[],
+        SellerComment=None if original is None else f"Storno zu Auftrag {spec.original}",
+        UpdatedAt=_timestamp(refunded if payments else invoiced),
+        LastModifiedAt=_timestamp((refunded if payments else invoiced) + timedelta(minutes=4, milliseconds=317)),
+        ShipWeightKg=0.0,
+        ShippingProviderId=None,
+        ShippingProviderProductId=None,
+        ShippingProviderName=None,
+        ShippingProviderProductName=None,
+        History=[{"Created": _timestamp(created), "EventTypeName": "Auftrag angelegt",
+                  "Text": "Stornoauftrag angelegt" if original is not None else "Gutschrift angelegt",
+                  "EmployeeName": "Shop-Team", "TypeId": 0}],
+    )
+    return order
+
+
 def sample_orders() -> list[dict[str, Any]]:
-    """The sample shop's orders (``Data`` items of ``GET /orders``), oldest first, freshly built on each call."""
+    """The sample shop's orders (``Data`` items of ``GET /orders``), oldest first, freshly built on each call: the
+    orders with their invoices, then the credit notes (Storno orders and one Gutschrift)."""
     ids = _Ids()
-    return [_build_order(spec, index, ids) for index, spec in enumerate(_ORDER_SPECS, start=1)]
+    orders = [_build_order(spec, index, ids) for index, spec in enumerate(_ORDER_SPECS, start=1)]
+    first = len(orders) + 1
+    orders += [_build_credit_note(spec, index, ids, list(orders))
+               for index, spec in enumerate(_CREDIT_NOTE_SPECS, start=first)]
+    return orders
+
+
+def is_sample_credit_note(order: dict[str, Any]) -> bool:
+    return order.get("InvoiceNumberPrefix") == CREDIT_NOTE_PREFIX
 
 
 def sample_shops() -> list[dict[str, Any]]:

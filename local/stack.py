@@ -330,6 +330,11 @@ class LocalStack:
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     # -- inspection ----------------------------------------------------------------------------------------------
+    def runtimes(self) -> list[Any]:
+        """Every function container's runtime: the poll's, and each export worker's (their caches are their own)."""
+        return [self.runtime, self.export_runtime,
+                *(app.runtime for app in self._worker_apps if app.runtime is not self.export_runtime)]
+
     def records(self, connection_id: str) -> list[Any]:
         return sorted(self.runtime.store.list_orders(connection_id), key=lambda r: r.order_id)
 
@@ -369,6 +374,7 @@ class LocalStack:
                     "attempts": r.attempts,
                     "lastError": r.last_error,
                     "notes": r.notes,
+                    "creditNoteOf": r.credit_note_of,
                 }
                 for r in records
             ],

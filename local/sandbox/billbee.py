@@ -76,6 +76,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar, get_args, overload
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from local.faults import FaultPlan
@@ -280,9 +281,9 @@ class _Switch(Generic[_T]):
 class BillbeeSandbox(SandboxServer):
     """Billbee ``/api/v1`` on 127.0.0.1 for the endpoints the connector uses (see the module docstring).
 
-    Operations (names for FaultPlan rules and ``handled``): list_orders, get_order, create_invoice, list_invoices,
-    add_tags, replace_tags, change_state, list_shops, order_states, payment_types, download_invoice_pdf (the
-    PdfDownloadUrl, outside the API).
+    Operations (names for FaultPlan rules and ``handled``): list_orders, get_order, find_order, create_invoice,
+    list_invoices, add_tags, replace_tags, change_state, list_shops, order_states, payment_types,
+    download_invoice_pdf (the PdfDownloadUrl, outside the API).
     """
 
     api = "billbee"
@@ -472,6 +473,7 @@ class BillbeeSandbox(SandboxServer):
         self._add("POST", r"/orders/(?P<id>[^/]+)/tags", "add_tags", self._add_tags)
         self._add("PUT", r"/orders/(?P<id>[^/]+)/tags", "replace_tags", self._replace_tags)
         self._add("PUT", r"/orders/(?P<id>[^/]+)/orderstate", "change_state", self._change_state)
+        self._add("GET", r"/orders/findbyextref/(?P<ref>[^/]+)", "find_order", self._find_order)
         self._add("GET", r"/orders/(?P<id>[^/]+)", "get_order", self._get_order)
         self._add("GET", r"/shopaccounts", "list_shops", self._list_shops)
         self._add("GET", r"/enums/orderstates", "order_states", self._order_states)
@@ -506,6 +508,16 @@ class BillbeeSandbox(SandboxServer):
     def _get_order(self, request: Request) -> Response:
         _int(request, "articleTitleSource", 0, low=0, high=3)
         return _ok(self._render_order(self._order_for(request)))
+
+    def _find_order(self, request: Request) -> Response:
+        """``GET /orders/findbyextref/{extRef}``: the first order with that ``OrderNumber``. What Billbee answers when
+        none has it is unrecorded; the sandbox sends the documented 200 with ``Data: null`` (the client takes a 404
+        the same way)."""
+        wanted = unquote(request.params.get("ref", ""))
+        for key in sorted(self._orders):
+            if self._orders[key].get("OrderNumber") == wanted:
+                return _ok(self._render_order(self._orders[key]))
+        return _ok(None)
 
     def _create_invoice(self, request: Request) -> Response:
         order = self._order_for(request)

@@ -509,10 +509,25 @@ def derive_orders(count: int, *, templates: list[dict[str, Any]] | None = None) 
     from local.sample_shop import sample_orders
 
     base = templates if templates is not None else sample_orders()
-    return [
+    orders = [
         derive_order(base[serial % len(base)], serial, new_customer=(serial // len(base)) % 2 == 1)
         for serial in range(count)
     ]
+    # A Storno order keeps its link to the copy of its original in the same round: the parent id and the "-GS" number.
+    index_of = {o["BillBeeOrderId"]: i for i, o in enumerate(base)}
+    for serial, order in enumerate(orders):
+        template = base[serial % len(base)]
+        parent = template.get("BillBeeParentOrderId")
+        number = template.get("OrderNumber") or ""
+        original_index = index_of.get(parent) if parent else None
+        if original_index is None and number.endswith("-GS"):
+            original_index = next((i for i, o in enumerate(base) if o.get("OrderNumber") == number[:-3]), None)
+        if original_index is None:
+            continue
+        original_serial = serial - serial % len(base) + original_index
+        order["BillBeeParentOrderId"] = ORDER_ID_BASE + original_serial if parent else None
+        order["OrderNumber"] = f"CH-{original_serial}-GS"
+    return orders
 
 
 _STRICT_PURGE = "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR"
@@ -678,6 +693,7 @@ def check_books(  # noqa: C901 - one list of invariants reads best in one place
     for number in by_number:
         if number not in numbers or numbers[number] not in records:
             problems.append(f"voucher {number} belongs to no recorded order")
+    _check_credit_notes(stack, settings, records, problems, settled=settled)
 
     for order_id, record in records.items():
         state = record.state
@@ -746,6 +762,38 @@ def check_books(  # noqa: C901 - one list of invariants reads best in one place
     if replaced:
         problems.append(f"{len(replaced)} PUT .../tags calls replaced merchants' tags")
     return books
+
+
+def _check_credit_notes(
+    stack: LocalStack, settings: Any, records: dict[int, Any], problems: list[str], *, settled: bool
+) -> None:
+    """Credit notes: each one the connection takes (start date, shops; any order state) has a record once settled,
+    and an exported Storno order names the original Billbee links it to (parent id, else the "-GS" number)."""
+    from connector.billbee.models import Order
+    from connector.bookkeeping.voucher import is_credit_note
+    from connector.pipeline.filters import filter_mismatch
+    from connector.store.records import ExportState
+
+    orders = stack.billbee.dump_orders()
+    by_number = {o.get("OrderNumber"): o["BillBeeOrderId"] for o in orders if o.get("OrderNumber")}
+    ids = {o["BillBeeOrderId"] for o in orders}
+    tag = settings.export_tag.lower()
+    for raw in orders:
+        order = Order.model_validate(raw)
+        if not order.has_invoice or not is_credit_note(order, None):
+            continue
+        record = records.get(order.bill_bee_order_id)
+        untagged = Order.model_validate({**raw, "Tags": [t for t in raw.get("Tags") or [] if t.lower() != tag]})
+        if settled and record is None and filter_mismatch(untagged, settings, credit_note=True) is None:
+            problems.append(f"credit note {order.bill_bee_order_id} ({order.printed_invoice_number}) has no record")
+        if record is None or record.state is not ExportState.EXPORTED:
+            continue
+        parent = order.bill_bee_parent_order_id if order.bill_bee_parent_order_id in ids else None
+        number = order.order_number or ""
+        expected = parent or (by_number.get(number[:-3]) if number.endswith("-GS") else None)
+        linked = (record.credit_note_of or {}).get("orderId")
+        if expected != linked:
+            problems.append(f"credit note {order.bill_bee_order_id} is linked to {linked}, Billbee to {expected}")
 
 
 def request_counts(stack: LocalStack) -> Counter[tuple[str, str]]:

@@ -332,7 +332,13 @@ def test_local_run_with_the_example_connection_shows_each_options_effect(tmp_pat
             and bool(order.get("InvoiceNumber"))
         )
 
-    expected = {order_id for order_id, order in ORDERS.items() if wanted(order)}
+    # Credit notes: with creditNotes "off" they are listed as SKIPPED, with the reason, and never booked.
+    credit_notes = {order_id for order_id, order in ORDERS.items() if order["TotalCost"] < 0}
+    assert tab2["creditNotes"] == "off" and credit_notes
+    for entry in report["orders"]:
+        if entry["orderId"] in credit_notes:
+            assert entry["state"] == "SKIPPED" and "sevdesk.creditNotes is off" in entry["reason"]
+    expected = {order_id for order_id, order in ORDERS.items() if wanted(order)} - credit_notes
     assert {o["orderId"] for o in report["orders"] if o["state"] == "EXPORTED"} == expected
     assert {i for i, o in billbee.items() if tag in o["Tags"]} == expected
     assert "Sevdesk" not in {t for o in billbee.values() for t in o["Tags"]}

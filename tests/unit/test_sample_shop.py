@@ -16,7 +16,7 @@ import pytest
 
 from connector.billbee.models import Order
 from connector.settings.model import ConnectionSettings
-from local.sample_shop import AMAZON_SHOP_ID, SHOPIFY_SHOP_ID, sample_orders, sample_shops
+from local.sample_shop import AMAZON_SHOP_ID, SHOPIFY_SHOP_ID, is_sample_credit_note, sample_orders, sample_shops
 
 # The official specs and examples live beside the project (architecture.md §7); SPECS_DIR overrides.
 SPECS_DIR = Path(os.environ.get("SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
@@ -44,6 +44,17 @@ def vat_contained(gross: Decimal, rate: Decimal) -> Decimal:
 @pytest.fixture(scope="module")
 def orders() -> list[Json]:
     return sample_orders()
+
+
+@pytest.fixture(scope="module")
+def sales(orders: list[Json]) -> list[Json]:
+    """The orders themselves, without the credit notes (Storno orders and the Gutschrift) that follow them."""
+    return [o for o in orders if not is_sample_credit_note(o)]
+
+
+@pytest.fixture(scope="module")
+def credit_notes(orders: list[Json]) -> list[Json]:
+    return [o for o in orders if is_sample_credit_note(o)]
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +139,8 @@ def test_timestamps_are_naive_like_the_real_api(orders: list[Json]) -> None:
             assert NAIVE_TIMESTAMP.match(payment["PayDate"])
 
 
-def test_orders_were_created_between_2_october_and_20_november_2026(orders: list[Json]) -> None:
-    created = [when(o["CreatedAt"]).date() for o in orders]
+def test_orders_were_created_between_2_october_and_20_november_2026(sales: list[Json]) -> None:
+    created = [when(o["CreatedAt"]).date() for o in sales]
     assert min(created) >= date(2026, 10, 2)
     assert max(created) <= date(2026, 11, 20)
     assert created == sorted(created)
@@ -157,12 +168,12 @@ def test_every_order_parses_with_the_connectors_billbee_model(orders: list[Json]
 # --- shops -------------------------------------------------------------------------------------------------------
 
 
-def test_orders_come_from_both_shops_and_one_manual_entry(orders: list[Json]) -> None:
-    shops = Counter(o["Seller"]["BillbeeShopId"] for o in orders)
+def test_orders_come_from_both_shops_and_one_manual_entry(sales: list[Json]) -> None:
+    shops = Counter(o["Seller"]["BillbeeShopId"] for o in sales)
     assert set(shops) == {SHOPIFY_SHOP_ID, AMAZON_SHOP_ID, None}
     assert shops[None] == 1
     assert shops[SHOPIFY_SHOP_ID] >= 10 and shops[AMAZON_SHOP_ID] >= 10
-    for order in orders:
+    for order in sales:
         seller = order["Seller"]
         if seller["BillbeeShopId"] == SHOPIFY_SHOP_ID:
             assert (seller["Platform"], seller["BillbeeShopName"]) == ("Shopify", "Shopify Naturkosmetik")
@@ -170,8 +181,8 @@ def test_orders_come_from_both_shops_and_one_manual_entry(orders: list[Json]) ->
             assert (seller["Platform"], seller["BillbeeShopName"]) == ("Amazon", "Amazon DE")
 
 
-def test_the_manual_order_has_no_shop_no_buyer_and_no_external_id(orders: list[Json]) -> None:
-    (manual,) = [o for o in orders if o["Seller"]["BillbeeShopId"] is None]
+def test_the_manual_order_has_no_shop_no_buyer_and_no_external_id(sales: list[Json]) -> None:
+    (manual,) = [o for o in sales if o["Seller"]["BillbeeShopId"] is None]
     assert manual["Seller"]["Platform"] is None
     assert manual["Seller"]["BillbeeShopName"] is None
     assert manual["Buyer"] is None
@@ -180,8 +191,8 @@ def test_the_manual_order_has_no_shop_no_buyer_and_no_external_id(orders: list[J
     assert manual["InvoiceNumber"]  # it is invoiced and must be exported (includeManualOrders)
 
 
-def test_shop_orders_have_a_buyer_of_their_shop(orders: list[Json]) -> None:
-    for order in orders:
+def test_shop_orders_have_a_buyer_of_their_shop(sales: list[Json]) -> None:
+    for order in sales:
         if order["Seller"]["BillbeeShopId"] is not None:
             assert order["Buyer"]["BillbeeShopId"] == order["Seller"]["BillbeeShopId"]
             assert order["Id"] and order["OrderNumber"]
@@ -199,8 +210,8 @@ def test_sample_shops_lists_both_shop_accounts() -> None:
 # --- states, payment methods, VAT modes --------------------------------------------------------------------------
 
 
-def test_states_paid_shipped_and_closed_are_mixed(orders: list[Json]) -> None:
-    states = Counter(o["State"] for o in orders)
+def test_states_paid_shipped_and_closed_are_mixed(sales: list[Json]) -> None:
+    states = Counter(o["State"] for o in sales)
     assert set(states) == {3, 4, 7}
     assert min(states.values()) >= 5
 
@@ -363,8 +374,8 @@ def test_one_paid_order_has_no_payment_rows_and_paid_amount_zero(orders: list[Js
     assert quirky[0]["State"] in (4, 7)
 
 
-def test_shipped_invoice_payment_orders_stay_open(orders: list[Json]) -> None:
-    open_orders = [o for o in orders if o["PayedAt"] is None]
+def test_shipped_invoice_payment_orders_stay_open(sales: list[Json]) -> None:
+    open_orders = [o for o in sales if o["PayedAt"] is None]
     assert len(open_orders) >= 2
     for order in open_orders:
         assert order["PaymentMethod"] == 26
@@ -403,9 +414,9 @@ def test_exactly_one_paid_order_has_no_invoice(orders: list[Json]) -> None:
     assert order["PayedAt"] is not None
 
 
-def test_invoice_numbers_are_unique_and_ascending(orders: list[Json]) -> None:
-    with_invoice = invoiced(orders)
-    assert len(with_invoice) == len(orders) - 1
+def test_invoice_numbers_are_unique_and_ascending(sales: list[Json]) -> None:
+    with_invoice = invoiced(sales)
+    assert len(with_invoice) == len(sales) - 1
     assert all(o["InvoiceNumberPrefix"] == "RE-2026-" for o in with_invoice)
     numbers = [o["InvoiceNumber"] for o in with_invoice]
     assert numbers == sorted(set(numbers))
@@ -413,8 +424,8 @@ def test_invoice_numbers_are_unique_and_ascending(orders: list[Json]) -> None:
     assert len(set(printed)) == len(printed)
 
 
-def test_invoice_dates_follow_order_dates_and_numbering(orders: list[Json]) -> None:
-    with_invoice = invoiced(orders)
+def test_invoice_dates_follow_order_dates_and_numbering(sales: list[Json]) -> None:
+    with_invoice = invoiced(sales)
     for order in with_invoice:
         assert when(order["InvoiceDate"]) > when(order["CreatedAt"]), order["BillBeeOrderId"]
         assert when(order["LastModifiedAt"]) >= when(order["InvoiceDate"])
@@ -422,8 +433,8 @@ def test_invoice_dates_follow_order_dates_and_numbering(orders: list[Json]) -> N
     assert dates == sorted(dates)
 
 
-def test_shipped_and_closed_orders_have_a_shipment(orders: list[Json]) -> None:
-    for order in orders:
+def test_shipped_and_closed_orders_have_a_shipment(sales: list[Json]) -> None:
+    for order in sales:
         if order["State"] in (4, 7):
             assert order["ShippedAt"] and order["ShippingIds"], order["BillBeeOrderId"]
         else:
@@ -451,6 +462,7 @@ def test_connection_file_has_exactly_the_documented_schema(connection: Json) -> 
         "bookUnassignedPaymentsAsDefault": True,
         "defaultCheckAccountId": 5199,
         "voucherDate": "invoice",
+        "creditNotes": "voucher",
     }
     payment_accounts = {a["paymentMethod"]: a["checkAccountId"] for a in connection["accounts"]["paymentAccounts"]}
     assert payment_accounts == {3: 5101, 59: 5102, 26: 5103, 98: 5104, 63: 5105, 62: 5106}
@@ -469,11 +481,114 @@ def test_connection_is_accepted_by_the_settings_model(connection: Json) -> None:
     assert settings.public_dict() == connection
 
 
-def test_connection_matches_the_sample_shop(orders: list[Json], connection: Json) -> None:
+def test_connection_matches_the_sample_shop(orders: list[Json], sales: list[Json], connection: Json) -> None:
     assert connection["general"]["shopIds"] == [s["Id"] for s in sample_shops()]
-    assert set(connection["general"]["orderStateIds"]) == {o["State"] for o in orders}
+    assert set(connection["general"]["orderStateIds"]) == {o["State"] for o in sales}
     assert all(o["CreatedAt"] >= connection["general"]["startDate"] for o in orders)
     mapped = {a["paymentMethod"] for a in connection["accounts"]["paymentAccounts"]}
     used = {p["PaymentType"] for o in orders for p in o["Payments"]} | {o["PaymentMethod"] for o in orders}
     # Bank transfer (1) and gift card (6) are deliberately unmapped: they go to the default account.
     assert used - mapped == {1, 6}
+
+
+# --- credit notes --------------------------------------------------------------------------------------------------
+
+
+def printed(order: Json) -> str:
+    return f"{order['InvoiceNumberPrefix']}{order['InvoiceNumber']}{order['InvoiceNumberPostfix'] or ''}"
+
+
+def gross_by_rate(order: Json) -> dict[Decimal, Decimal]:
+    """Gross per VAT rate as the sample's invoices print it: goods by their tax index, shipping at the highest rate
+    among the goods (the sandbox's invoice rule)."""
+    rates = {1: Decimal(19), 2: Decimal(7)}
+    out: dict[Decimal, Decimal] = {}
+    for item in goods_lines(order):
+        rate = rates[item["TaxIndex"]]
+        out[rate] = out.get(rate, Decimal(0)) + dec(item["TotalPrice"])
+    if order["ShippingCost"]:
+        top = max(rates[i["TaxIndex"]] for i in goods_lines(order))
+        out[top] = out.get(top, Decimal(0)) + dec(order["ShippingCost"])
+    return out
+
+
+def test_four_credit_notes_follow_the_orders_three_storno_orders_and_one_gutschrift(
+    sales: list[Json], credit_notes: list[Json]
+) -> None:
+    assert len(credit_notes) == 4
+    numbers = {o["OrderNumber"] for o in sales}
+    stornos = [o for o in credit_notes if o["OrderNumber"]]
+    assert len(stornos) == 3
+    for storno in stornos:
+        assert storno["OrderNumber"].endswith("-GS") and storno["OrderNumber"][:-3] in numbers
+    (gutschrift,) = [o for o in credit_notes if not o["OrderNumber"]]
+    assert gutschrift["BillBeeParentOrderId"] is None and gutschrift["Seller"]["BillbeeShopId"] is None
+    assert [printed(o) for o in credit_notes] == [f"GS-2026-{n}" for n in range(1, 5)]
+    assert min(o["BillBeeOrderId"] for o in credit_notes) > max(o["BillBeeOrderId"] for o in sales)
+
+
+def test_a_storno_order_negates_lines_of_its_original_and_totals_to_the_cent(
+    sales: list[Json], credit_notes: list[Json]
+) -> None:
+    by_number = {o["OrderNumber"]: o for o in sales}
+    for storno in (o for o in credit_notes if o["OrderNumber"]):
+        original = by_number[storno["OrderNumber"][:-3]]
+        lines = {i["Product"]["SKU"]: i for i in original["OrderItems"]}
+        for item in storno["OrderItems"]:
+            source = lines[item["Product"]["SKU"]]
+            assert item["Product"]["Title"] == f"Storno {source['Product']['Title']}"
+            assert -source["Quantity"] <= item["Quantity"] < 0
+            unit = dec(source["TotalPrice"]) / dec(source["Quantity"])
+            assert dec(item["TotalPrice"]) == (unit * dec(item["Quantity"])).quantize(Decimal("0.01"))
+            assert item["TaxIndex"] == source["TaxIndex"]
+        assert dec(storno["ShippingCost"]) in (Decimal(0), -dec(original["ShippingCost"]))
+        goods = sum((dec(i["TotalPrice"]) for i in storno["OrderItems"]), Decimal(0))
+        assert dec(storno["TotalCost"]) == goods + dec(storno["ShippingCost"]) < 0
+        assert when(storno["InvoiceDate"]) > when(original["InvoiceDate"])
+        for rate, amount in gross_by_rate(storno).items():
+            assert gross_by_rate(original)[rate] + amount >= 0  # never more taken back than invoiced
+
+
+def test_credit_notes_cover_a_full_a_partial_mixed_rate_and_a_weeks_old_storno(
+    sales: list[Json], credit_notes: list[Json]
+) -> None:
+    by_number = {o["OrderNumber"]: o for o in sales}
+    stornos = [o for o in credit_notes if o["OrderNumber"]]
+    full = [s for s in stornos if dec(s["TotalCost"]) == -dec(by_number[s["OrderNumber"][:-3]]["TotalCost"])]
+    assert len(full) == 1
+    partial_mixed = [s for s in stornos if s not in full and len(gross_by_rate(s)) == 2 and s["ShippingCost"]]
+    assert len(partial_mixed) == 1
+    def age(storno: Json) -> int:
+        return (when(storno["InvoiceDate"]) - when(by_number[storno["OrderNumber"][:-3]]["InvoiceDate"])).days
+
+    weeks_old = [s for s in stornos if age(s) > 45]
+    assert len(weeks_old) == 1
+
+
+def test_storno_orders_link_their_original_in_both_plausible_ways(
+    sales: list[Json], credit_notes: list[Json], connection: Json
+) -> None:
+    ids = {o["BillBeeOrderId"]: o for o in sales}
+    stornos = [o for o in credit_notes if o["OrderNumber"]]
+    linked = [s for s in stornos if s["BillBeeParentOrderId"] is not None]
+    assert linked and len(linked) < len(stornos)  # one is found only by its "-GS" number
+    for storno in linked:
+        assert ids[storno["BillBeeParentOrderId"]]["OrderNumber"] == storno["OrderNumber"][:-3]
+    # Issuing a credit note is what counts, not its order state: two lie outside the connection's states.
+    outside = [o for o in credit_notes if o["State"] not in connection["general"]["orderStateIds"]]
+    assert {o["State"] for o in outside} == {1, 8}
+
+
+def test_refunds_are_negative_payments_on_the_originals_method_and_the_gutschrift_is_open(
+    sales: list[Json], credit_notes: list[Json]
+) -> None:
+    by_number = {o["OrderNumber"]: o for o in sales}
+    for note in credit_notes:
+        if not note["OrderNumber"]:
+            assert note["Payments"] == [] and note["PayedAt"] is None and note["PaidAmount"] == 0.0
+            continue
+        original = by_number[note["OrderNumber"][:-3]]
+        (refund,) = note["Payments"]
+        assert dec(refund["PayValue"]) == dec(note["TotalCost"]) == dec(note["PaidAmount"])
+        assert refund["PaymentType"] == original["Payments"][-1]["PaymentType"]
+        assert when(refund["PayDate"]) > when(note["InvoiceDate"])

@@ -100,6 +100,9 @@ DECISIONS = """
     string of digits (form-encoded bodies carry only strings; docs §1); anything else is 422 naming the field;
 (sandbox decision) deliveryDate after voucherDate is accepted unless delivery_after_voucher_date="reject" (sevDesk
     forbids it on invoices; whether on vouchers is unknown);
+(sandbox decision) a voucher whose positions add up to less than 0 (a credit note) is accepted unless
+    negative_vouchers="reject" (422 "The sum of a voucher must not be negative"): integrations send them, no recorded
+    answer shows one; bookAmount settles such a voucher by money in the direction of its sum (a negative amount);
 (sandbox decision) an X-Version other than "default" on GET /Tools/bookkeepingSystemVersion is HTTP 400 (docs §1 says
     1.0/2.0 are rejected there, not how); every other endpoint ignores the header;
 (sandbox decision) resetToOpen on a draft is 422; it unlinks the voucher's bookings: a transaction the booking created

@@ -17,6 +17,7 @@ class SevdeskCore(SandboxServer):
 
     bookkeeping_version: str  # "1.0" or "2.0"; may be switched at runtime
     _delivery_after_voucher_date: str
+    _negative_vouchers: str
     _next_ids: dict[str, int]
     vouchers: dict[int, dict[str, Any]]
     positions: dict[int, dict[str, Any]]
@@ -41,6 +42,16 @@ class SevdeskCore(SandboxServer):
         if value not in ("accept", "reject"):
             raise ValueError("delivery_after_voucher_date must be 'accept' or 'reject'")
         self._delivery_after_voucher_date = value
+
+    @property
+    def negative_vouchers(self) -> str:
+        return self._negative_vouchers
+
+    @negative_vouchers.setter
+    def negative_vouchers(self, value: str) -> None:
+        if value not in ("accept", "reject"):
+            raise ValueError("negative_vouchers must be 'accept' or 'reject'")
+        self._negative_vouchers = value
 
     def _allocate(self, kind: str) -> int:
         value = self._next_ids[kind]

@@ -80,11 +80,16 @@ class PaymentsMixin(VouchersMixin):
             raise SevdeskApiError(422, f"A voucher in status {voucher['status']} can not be paid")
 
         # The amount carries the sign of the money flow: + for revenue (D), - for expense (C) (docs §5, pitfall 2).
+        # A voucher that adds up to less than 0 (a credit note) is settled by money going the other way: its
+        # progress is measured in the direction of its sum (sandbox decision; no recorded answer shows one).
         effective = amount if voucher["creditDebit"] == "D" else -amount
+        direction = -1 if voucher["sumGross"] < 0 else 1
         paid = voucher["paidAmount"] + effective
-        if paid > voucher["sumGross"]:
+        if paid * direction > voucher["sumGross"] * direction:
             paid = voucher["sumGross"]  # an over-booking is accepted and paidAmount capped ([JRS])
-        settled = effective > 0 and (booking_type in SETTLING_BOOKING_TYPES or paid >= voucher["sumGross"])
+        settled = effective * direction > 0 and (
+            booking_type in SETTLING_BOOKING_TYPES or paid * direction >= voucher["sumGross"] * direction
+        )
         from_status = voucher["status"]
         to_status = 1000 if settled else 750
         booking_date = booked_at.replace(microsecond=0).isoformat()

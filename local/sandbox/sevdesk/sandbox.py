@@ -51,6 +51,7 @@ class SevdeskSandbox(AccountsMixin, ContactsMixin, PaymentsMixin, VouchersMixin)
         rate_limit_per_second: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         delivery_after_voucher_date: str = "accept",
+        negative_vouchers: str = "accept",
     ) -> None:
         super().__init__(faults=faults, hold_seconds=hold_seconds)
         if bookkeeping_version not in ("1.0", "2.0"):
@@ -60,6 +61,9 @@ class SevdeskSandbox(AccountsMixin, ContactsMixin, PaymentsMixin, VouchersMixin)
         # sevDesk refuses a deliveryDate after the invoiceDate on invoices; whether it does on vouchers is unknown, so
         # both readings can be played: "accept" (default) or "reject" (422 naming deliveryDate). Switchable at runtime.
         self.delivery_after_voucher_date = delivery_after_voucher_date
+        # A revenue voucher whose positions add up to less than 0 (a credit note): integrations send them, no recorded
+        # answer shows sevDesk's reply. "accept" (default) or "reject" (422 naming the sum). Switchable at runtime.
+        self.negative_vouchers = negative_vouchers
         self.rate_limit_per_second = rate_limit_per_second
         self.clock = clock
         self._bucket_lock = threading.Lock()

@@ -130,6 +130,9 @@ class VouchersMixin(SevdeskCore):
                 422, "All voucher positions must use the same value for 'net' (either all net or all gross amounts)"
             )
 
+        if self.negative_vouchers == "reject" and sum((p["amount"] for p in positions), Decimal(0)) < 0:
+            raise SevdeskApiError(422, "The sum of a voucher must not be negative")
+
         # Everything is valid: apply.
         now = _now_iso()
         voucher_id = existing["id"] if existing else self._allocate("Voucher")

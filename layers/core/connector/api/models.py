@@ -187,6 +187,9 @@ class OrderStatus(_Answer):
     notes: list[str]
     origin: str = Field(description="poll, manual or retry")
     handled: dict[str, str] | None = Field(None, description="who marked it as booked by hand, when and why")
+    credit_note_of: dict[str, Any] | None = Field(
+        None, description="for a Storno order: the invoice it reverses ({orderId, invoiceNumber, voucherId})"
+    )
     created_at: str
     updated_at: str
 

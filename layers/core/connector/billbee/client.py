@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -241,6 +242,20 @@ class BillbeeClient:
         body = self._call("GET", f"orders/{order_id}", "get_order")
         try:
             return Order.model_validate(body.get("Data"))
+        except ValidationError as exc:
+            raise UnreadableData(API, describe_validation_error(exc)) from exc
+
+    def find_order_by_number(self, order_number: str) -> Order | None:
+        """The order with this external order number (``GET /orders/findbyextref/{extRef}``), or None."""
+        try:
+            body = self._call("GET", f"orders/findbyextref/{quote(order_number, safe='')}", "find_order")
+        except NotFoundError:
+            return None
+        data = body.get("Data")
+        if not data:
+            return None
+        try:
+            return Order.model_validate(data)
         except ValidationError as exc:
             raise UnreadableData(API, describe_validation_error(exc)) from exc
 

@@ -46,7 +46,8 @@ class InvoiceIndex:
     """Invoice-list items, looked up by order (``match_invoice`` over many orders without a quadratic scan)."""
 
     def __init__(self, invoices: Iterable[InvoiceDetails]) -> None:
-        self.invoices = [i for i in invoices if is_invoice(i)]
+        # Invoices and credit notes alike: each has its own printed number, which every match checks.
+        self.invoices = list(invoices)
         self._by_id: dict[int, list[InvoiceDetails]] = {}
         self._by_order_number: dict[str, list[InvoiceDetails]] = {}
         for item in self.invoices:
@@ -55,17 +56,27 @@ class InvoiceIndex:
             if item.order_number:
                 self._by_order_number.setdefault(item.order_number, []).append(item)
 
+    def credit_notes(self) -> list[InvoiceDetails]:
+        return [i for i in self.invoices if not is_invoice(i)]
+
     def find(self, order: Order) -> tuple[InvoiceDetails | None, str]:
-        """The order's item and how it was found (logged: it tells which reading Billbee showed)."""
+        """The order's item and how it was found (logged: it tells which reading Billbee showed). An order with a
+        negative total (a Storno order) matches only credit notes, any other only invoices."""
+
+        def kind(item: InvoiceDetails) -> bool:
+            if order.total_cost is None:
+                return True
+            return is_invoice(item) is (order.total_cost >= 0)
+
         for item in self._by_id.get(order.bill_bee_order_id, []):
-            if item.invoice_number is None or printed_number_matches(item.invoice_number, order):
+            if kind(item) and (item.invoice_number is None or printed_number_matches(item.invoice_number, order)):
                 return item, "BillbeeId is the order id"
         if order.order_number:
             same = [i for i in self._by_order_number.get(order.order_number, [])
-                    if printed_number_matches(i.invoice_number, order)]
+                    if kind(i) and printed_number_matches(i.invoice_number, order)]
             if len(same) == 1:
                 return same[0], "OrderNumber and invoice number"
-        by_number = [i for i in self.invoices if printed_number_matches(i.invoice_number, order)]
+        by_number = [i for i in self.invoices if kind(i) and printed_number_matches(i.invoice_number, order)]
         if len(by_number) == 1:
             return by_number[0], "invoice number"
         return None, "no matching invoice-list item"

@@ -140,6 +140,9 @@ class Payment(_Model):
 
 class Order(_Model):
     bill_bee_order_id: Annotated[int, Field(gt=0, lt=2**63)]  # int64; anything else is not an order id
+    # A Storno order's link to the order it cancels (unverified which Billbee fills: billbee-api.md §9).
+    bill_bee_parent_order_id: int | None = None
+    is_cancelation_for: str | None = None
     id: str | None = None
     order_number: str | None = None
     state: int | None = None

@@ -85,6 +85,19 @@ class ContactPlan:
 
 
 @dataclass(frozen=True)
+class Original:
+    """The invoice a credit note reverses, as far as Billbee lets the connector find it."""
+
+    order_id: int
+    invoice_number: str | None
+    voucher_id: str | None
+
+    def label(self) -> str:
+        text = f"Gutschrift zu Rechnung {self.invoice_number}" if self.invoice_number else "Gutschrift"
+        return text + (f" (Beleg {self.voucher_id})" if self.voucher_id else "")
+
+
+@dataclass(frozen=True)
 class VoucherPlan:
     order_id: int
     invoice_number: str
@@ -99,6 +112,8 @@ class VoucherPlan:
     contact: ContactPlan | None
     notes: tuple[str, ...] = field(default=())
     total_reading: str = ""  # which reading of Billbee's invoice total this invoice met (logged)
+    credit_note: bool = False  # a Stornorechnung or Gutschrift: negative positions, refunds as negative bookings
+    original: Original | None = None  # the invoice it reverses, when known
 
 
 @dataclass
@@ -149,8 +164,12 @@ def fee_amounts(order: Order, invoice: InvoiceDetails) -> list[tuple[InvoiceFee,
     return [(fee, amounts[index]) for index, fee in enumerate(fees)]
 
 
-def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[Decimal, _Share]:
+def gross_by_rate(
+    order: Order, invoice: InvoiceDetails | None, *, credit_note: bool = False
+) -> OrderedDict[Decimal, _Share]:
     """The invoice's gross per VAT rate, from Billbee's invoice list when it has positions, else from the order.
+    On a credit note the goods are the negative positions (goods taken back), so a position's kind follows the sign
+    of the document, not its own.
 
     The order model has no VAT rate for shipping; the invoice list does (``AdditionalFees[].VatRate``,
     bookkeeping.md "Positions"). Without it, shipping can only be assigned when every item has the same rate.
@@ -162,7 +181,8 @@ def gross_by_rate(order: Order, invoice: InvoiceDetails | None) -> OrderedDict[D
 
     if invoice is not None and invoice.positions is not None:
         for position in invoice.positions:
-            kind = "Waren" if position.total_gross_value >= 0 else "Rabatt"
+            goods = position.total_gross_value <= 0 if credit_note else position.total_gross_value >= 0
+            kind = "Waren" if goods else "Rabatt"
             add(position.vat_rate, position.total_gross_value, kind)
         for fee, amount in fee_amounts(order, invoice):
             fee_kind = "Versand" if (fee.type or "").lower() == "shipcost" else (fee.type or "Gebühr")
@@ -226,12 +246,30 @@ def invoice_total(
     return total, reading
 
 
+def is_credit_note(order: Order, invoice: InvoiceDetails | None) -> bool:
+    """A Stornorechnung or Gutschrift: Billbee's invoice list says ``creditnote``, or the order's total is negative
+    (a Storno order carries negated quantities and amounts; billbee-api.md §9)."""
+    if invoice is not None and (invoice.type or "").lower() == "creditnote":
+        return True
+    return order.total_cost is not None and order.total_cost < ZERO
+
+
 def plan_voucher(
-    order: Order, invoice: InvoiceDetails | None, settings: ConnectionSettings, *, invoice_number: str | None = None
+    order: Order,
+    invoice: InvoiceDetails | None,
+    settings: ConnectionSettings,
+    *,
+    invoice_number: str | None = None,
+    original: Original | None = None,
 ) -> VoucherPlan:
     """The voucher, payments and contact that reproduce this order's Billbee invoice. ``invoice_number`` is the
     printed number fixed for this order (the voucher's duplicate key); without it, the invoice list's string, and
-    prefix + number + postfix only as the last resort."""
+    prefix + number + postfix only as the last resort.
+
+    A credit note becomes a revenue voucher of its own (sevDesk 2.0 has no credit notes for vouchers,
+    sevdesk-pitfalls #13): the same tax rule and revenue account per rate as an invoice, the credit note's negative
+    gross per rate, its own number as the duplicate key, the invoice it reverses named in every position; refunds
+    Billbee records are booked as negative amounts (``original``: that invoice, when known)."""
     if not order.has_invoice:
         raise BookkeepingProblem("the order has no invoice yet")
     currency = (order.currency or (invoice.currency if invoice else None) or "EUR").upper()
@@ -241,8 +279,16 @@ def plan_voucher(
             "have yet (sevdesk-api.md §11); book it by hand"
         )
     tax_rule = tax_rule_for(order.vat_mode)
-    shares = gross_by_rate(order, invoice)
+    credit = is_credit_note(order, invoice)
+    shares = gross_by_rate(order, invoice, credit_note=credit)
     total, reading = invoice_total(order, invoice, shares)
+    if credit and total >= ZERO:
+        raise BookkeepingProblem(
+            f"Billbee calls this invoice a credit note, but it adds up to {total} {currency}; a credit note reverses "
+            "an amount, so its total must be negative"
+        )
+    if not credit and total < ZERO:
+        raise BookkeepingProblem(f"the invoice adds up to {total} {currency}, a negative amount, but is no credit note")
     positions: list[PlannedPosition] = []
     for rate, share in shares.items():
         if cents(share.gross) == ZERO:
@@ -264,6 +310,8 @@ def plan_voucher(
                 "connection's revenue accounts"
             )
         comment = f"{' und '.join(share.kinds)} {rate_key(rate)} %"
+        if credit:
+            comment = f"{original.label() if original else 'Gutschrift'}: {comment}"
         positions.append(PlannedPosition(account, rate, cents(share.gross), comment))
     if not positions:
         raise BookkeepingProblem("the invoice has no amount to book (every position is 0.00)")
@@ -273,7 +321,12 @@ def plan_voucher(
     assert invoice_date is not None  # has_invoice
     voucher_date = _voucher_date(order, settings.sevdesk.voucher_date, invoice_date, notes)
     delivery_date = (order.shipped_at or invoice_date).date()
-    payments = _plan_payments(order, settings, total, invoice_date, notes)
+    if credit:
+        payments = _plan_refunds(order, settings, total, invoice_date, notes)
+        if original is None:
+            notes.append("credit note: Billbee names no original invoice for it (a Gutschrift); booked on its own")
+    else:
+        payments = _plan_payments(order, settings, total, invoice_date, notes)
     return VoucherPlan(
         order_id=order.bill_bee_order_id,
         invoice_number=invoice_number
@@ -290,6 +343,8 @@ def plan_voucher(
         contact=plan_contact(order) if settings.sevdesk.create_contacts else None,
         notes=tuple(notes),
         total_reading=reading,
+        credit_note=credit,
+        original=original,
     )
 
 
@@ -317,9 +372,6 @@ def _plan_payments(
     if settings.sevdesk.payment_reconciliation is PaymentReconciliation.SEVDESK:
         return []  # the voucher stays open for sevDesk's own bank matching
     currency = order.currency or "EUR"
-    if total <= ZERO:
-        notes.append("credit note: refunds are not booked automatically; the voucher stays open")
-        return []
     received: list[tuple[str, Decimal, datetime, int | None]] = []
     for index, payment in enumerate(order.payments):
         key = f"payment-{payment.billbee_id}" if payment.billbee_id else f"payment-{index}"
@@ -376,6 +428,50 @@ def _plan_payments(
         planned.append(PlannedPayment(key, booked, when, account, method, booking_type))
     if planned and remaining > ZERO:
         notes.append(f"{remaining} {currency} of the invoice are not paid in Billbee; the voucher stays partly open")
+    return planned
+
+
+def _plan_refunds(
+    order: Order, settings: ConnectionSettings, total: Decimal, invoice_date: datetime, notes: list[str]
+) -> list[PlannedPayment]:
+    """A credit note's refunds: each payment Billbee records on it with a negative value is booked as that negative
+    amount (money going out: the sign of a bookAmount is the money's direction, sevdesk-pitfalls #2) on the account
+    mapped to its payment method, never more than the credit note's total; the booking that completes it is
+    ``FULL_PAYMENT``. Without a recorded refund the voucher stays open, and the note says so."""
+    if settings.sevdesk.payment_reconciliation is PaymentReconciliation.SEVDESK:
+        return []  # the voucher stays open for sevDesk's own bank matching
+    currency = order.currency or "EUR"
+    planned: list[PlannedPayment] = []
+    remaining = -total  # what is still to be paid back, positive
+    for index, payment in enumerate(order.payments):
+        key = f"refund-{payment.billbee_id}" if payment.billbee_id else f"refund-{index}"
+        amount = cents(payment.pay_value)
+        if amount >= ZERO:
+            if amount > ZERO:
+                notes.append(f"Billbee records a payment of {amount} {currency} on the credit note ({key}); its "
+                             "direction is unclear, so it was not booked")
+            continue
+        method = payment.payment_type or order.payment_method
+        account = settings.accounts.check_account_for(method)
+        if account is None and settings.sevdesk.book_unassigned_payments_as_default:
+            account = settings.sevdesk.default_check_account_id
+        if account is None:
+            notes.append(f"refund of {-amount} {currency} by payment method {method} has no account mapping and "
+                         "default payments are off; it was not booked, so the credit note stays open")
+            continue
+        if remaining <= ZERO:
+            notes.append(f"refund {key} of {-amount} {currency} exceeds the credit note's total; not booked")
+            continue
+        booked = min(-amount, remaining)
+        remaining -= booked
+        booking_type = FULL_PAYMENT if remaining == ZERO else PARTIAL_PAYMENT
+        when = payment.pay_date or invoice_date
+        planned.append(PlannedPayment(key, -booked, when, account, method, booking_type))
+    if not planned:
+        notes.append("no refund is recorded in Billbee for this credit note; the voucher stays open")
+    elif remaining > ZERO:
+        notes.append(f"{remaining} {currency} of the credit note are not refunded in Billbee; the voucher stays "
+                     "partly open")
     return planned
 
 

@@ -37,12 +37,16 @@ def listed_order(
     attempts: int,
     max_attempts: int,
     last_error: str | None = None,
+    excluded: str | None = None,
 ) -> PollStep:
     """What the poll does with an order Billbee lists for the connection, given its record's state (None: none).
 
     ``changed``: the order's data differs from the record's; ``enqueue_due``: the record has waited long enough
-    since it was last queued (a lost message); ``lease_expired``: an EXPORTING record's worker died."""
+    since it was last queued (a lost message); ``lease_expired``: an EXPORTING record's worker died; ``excluded``:
+    why the connection's settings leave this kind of order to a person (a credit note with ``creditNotes: off``)."""
     if state is None:
+        if excluded is not None:
+            return PollStep(Act.SKIP, True, excluded)
         return PollStep(Act.QUEUE, True) if has_invoice else PollStep(Act.SKIP, True, NO_INVOICE)
     if state is ExportState.HANDLED or state is ExportState.EXPORTED:
         return PollStep(Act.UNCHANGED, False)  # booked: by this connector, or by hand
@@ -50,6 +54,8 @@ def listed_order(
         return PollStep(Act.QUEUE if lease_expired else Act.UNCHANGED, False)
     if state is ExportState.NEEDS_ATTENTION and not changed:
         return PollStep(Act.UNCHANGED, False)  # a bookkeeper must act; unchanged data would fail the same way
+    if excluded is not None:
+        return PollStep(Act.SKIP, True, excluded)
     if not has_invoice:
         return PollStep(Act.SKIP, True, NO_INVOICE)
     if state is ExportState.PENDING and not enqueue_due:

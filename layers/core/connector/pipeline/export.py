@@ -34,9 +34,11 @@ from connector.billbee.invoices import document_problem, match_invoice
 from connector.billbee.models import InvoiceDetails, Order
 from connector.bookkeeping.voucher import (
     BookkeepingProblem,
+    Original,
     PlannedPayment,
     VoucherPlan,
     check_against_guidance,
+    is_credit_note,
     plan_voucher,
 )
 from connector.errors import (
@@ -51,17 +53,21 @@ from connector.errors import (
 )
 from connector.observability import logger
 from connector.pipeline.connection import BROKEN, check_sevdesk_account, mark_broken
+from connector.pipeline.credit_notes import original_link, original_order
 from connector.pipeline.decisions import failed_attempt
 from connector.pipeline.filters import filter_mismatch
 from connector.pipeline.outcomes import LostWrite, Timing, after_lost_answer, after_search_found_nothing
+from connector.pipeline.poll import CREDIT_NOTES_OFF
 from connector.pipeline.runtime import ConnectionClients, Runtime
-from connector.settings.model import ConnectionSettings
+from connector.settings.model import ConnectionSettings, CreditNotes
 from connector.sevdesk.bodies import german_date
 from connector.store.dynamo import ConflictError, StoredConnection
 from connector.store.records import CLAIMABLE, ExportState, OrderRecord
 
 TEMP_FILE_MAX_AGE = timedelta(hours=1)  # re-upload a PDF whose temp file may have expired before the voucher
 INVOICE_WINDOW = timedelta(minutes=1)  # the invoice list is searched this far around the order's invoice date
+# A credit note waits while the invoice it reverses is still being exported by this connection.
+ORIGINAL_BUSY = (ExportState.PENDING, ExportState.EXPORTING, ExportState.FAILED)
 
 
 class Outcome(StrEnum):
@@ -212,7 +218,8 @@ class Exporter:
             except NotFoundError:
                 return self._finish(record, owner, ExportState.SKIPPED, reason="the order no longer exists in Billbee")
             if record.origin == "poll":
-                mismatch = filter_mismatch(fresh, settings)
+                stored_invoice = InvoiceDetails.model_validate(record.invoice) if record.invoice else None
+                mismatch = filter_mismatch(fresh, settings, credit_note=is_credit_note(fresh, stored_invoice))
                 if mismatch is not None:
                     return self._finish(record, owner, ExportState.SKIPPED, reason=mismatch)
             record.order = fresh.model_dump(mode="json", by_alias=True)
@@ -224,7 +231,11 @@ class Exporter:
             # Never invoiced by us: Billbee's CreateInvoice would allocate a number (billbee-pitfalls #16).
             return self._finish(record, owner, ExportState.SKIPPED, reason="the order has no invoice yet")
         invoice = self._invoice_details(clients, settings, order, record, owner)
-        plan = plan_voucher(order, invoice, settings, invoice_number=record.invoice_number)
+        if settings.sevdesk.credit_notes is CreditNotes.OFF and is_credit_note(order, invoice) \
+                and record.steps.voucher_id is None:
+            return self._finish(record, owner, ExportState.SKIPPED, reason=CREDIT_NOTES_OFF)
+        original = self._original(clients, settings, order, record) if is_credit_note(order, invoice) else None
+        plan = plan_voucher(order, invoice, settings, invoice_number=record.invoice_number, original=original)
         logger.info("invoice total", extra={"order": order.bill_bee_order_id, "reading": plan.total_reading})
         check_against_guidance(plan, self.runtime.revenue_guidance(clients))
         steps = record.steps
@@ -419,7 +430,39 @@ class Exporter:
         voucher = clients.sevdesk.get_voucher(voucher_id)
         paid = Decimal(voucher.paid_amount or "0")
         already = sum((Decimal(str(b["amount"])) for b in record.steps.bookings.values()), Decimal(0))
-        return voucher.status == "1000" or paid >= already + payment.amount - Decimal("0.005")
+        # Magnitudes: a credit note's refunds are negative, and so is what sevDesk shows as paid on it.
+        return voucher.status == "1000" or abs(paid) >= abs(already + payment.amount) - Decimal("0.005")
+
+    def _original(
+        self,
+        clients: ConnectionClients,
+        settings: ConnectionSettings,
+        order: Order,
+        record: OrderRecord,
+    ) -> Original | None:
+        """The invoice a credit note reverses. Looked up in Billbee until the voucher is written (an unreachable
+        Billbee fails the attempt like any step, so a Storno order is never booked unlinked on a transient error),
+        then kept in the record and completed from the original's record. While the original's own export is under
+        way the credit note waits for it (without using up an attempt): booked after it, and naming its voucher."""
+        stored = record.credit_note_of
+        if stored is None:
+            if record.steps.voucher_id is not None:
+                return None
+            found, how = original_order(clients.billbee, order)
+            logger.info("credit note's original", extra={"order": order.bill_bee_order_id, "found": how})
+            if found is None:
+                return None
+            self.store.link_credit_note(settings.connection_id, found.bill_bee_order_id, order.bill_bee_order_id)
+            stored = original_link(found, None)
+        known = self.store.get_order(settings.connection_id, int(stored["orderId"]))
+        if known is not None:
+            if record.steps.voucher_id is None and known.steps.voucher_id is None and known.state in ORIGINAL_BUSY:
+                raise Waiting("store", f"the credit note waits for the export of the invoice it reverses "
+                              f"({known.invoice_number or known.order_id}, {known.state.value})", retry_after=30)
+            stored = {**stored, "invoiceNumber": stored.get("invoiceNumber") or known.invoice_number,
+                      "voucherId": stored.get("voucherId") or known.steps.voucher_id}
+        record.credit_note_of = stored
+        return Original(int(stored["orderId"]), stored.get("invoiceNumber"), stored.get("voucherId"))
 
     def _record_booking(self, record: OrderRecord, payment: PlannedPayment, owner: str, *, reconciled: bool) -> None:
         record.steps.bookings[payment.key] = {
@@ -497,6 +540,8 @@ class Exporter:
         except ApiError as exc:
             logger.warning("contact details not saved", extra={"contact": contact_id, "error": str(exc)})
         self.store.save_contact(connection_id, customer_id, contact_id, details_pending=False)
+
+
 
 
 def _bookable_without_positions(order: Order, settings: ConnectionSettings) -> bool:

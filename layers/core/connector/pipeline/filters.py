@@ -10,10 +10,16 @@ from connector.billbee.models import Order
 from connector.settings.model import ConnectionSettings
 
 
-def filter_mismatch(order: Order, settings: ConnectionSettings, *, check_tag: bool = True) -> str | None:
-    """Why the order does not (or no longer) belong to this connection's export, or None if it does."""
+def filter_mismatch(
+    order: Order, settings: ConnectionSettings, *, check_tag: bool = True, credit_note: bool = False
+) -> str | None:
+    """Why the order does not (or no longer) belong to this connection's export, or None if it does.
+
+    A credit note (a Storno order or a Gutschrift) is exported whatever its order state: issuing it is what counts,
+    and a merchant who chose "paid, shipped, closed" for invoices still wants every refund of those invoices in the
+    books (docs/settings.md, "Credit notes"). The start date, the shops and the tag apply as to any order."""
     general = settings.general
-    if order.state not in general.order_state_ids:
+    if not credit_note and order.state not in general.order_state_ids:
         return (
             f"the order's state is now {order.state}, not one of the connection's states "
             f"{general.order_state_ids}"

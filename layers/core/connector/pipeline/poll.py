@@ -16,22 +16,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.billbee.invoices import InvoiceIndex
-from connector.billbee.models import Order
+from connector.billbee.invoices import InvoiceIndex, printed_number_matches
+from connector.billbee.models import InvoiceDetails, Order
 from connector.billbee.problems import UnreadableOrder, order_fields
+from connector.bookkeeping.voucher import is_credit_note
 from connector.errors import ApiError
 from connector.observability import logger
 from connector.pipeline.connection import BROKEN, check_sevdesk_account, mark_broken
+from connector.pipeline.credit_notes import order_of_invoice, storno_order
 from connector.pipeline.decisions import Act, listed_order, unlisted_order
 from connector.pipeline.filters import filter_mismatch
 from connector.pipeline.queue import enqueue_exports
 from connector.pipeline.runtime import ConnectionClients, Runtime
-from connector.settings.model import ConnectionSettings
+from connector.settings.model import ConnectionSettings, CreditNotes
 from connector.store.dynamo import ConflictError, StoredConnection
 from connector.store.records import ExportState, OrderRecord, data_hash
 
 DONE_OR_BUSY = (ExportState.EXPORTED, ExportState.EXPORTING, ExportState.HANDLED)
 REQUEUE_AFTER = timedelta(minutes=15)  # a PENDING order whose message got lost is queued again
+CREDIT_NOTE_OVERLAP = timedelta(hours=6)  # credit notes are looked for back to the last poll minus this
+CANCELLED = 8  # Billbee's order state "Storniert"
+CREDIT_NOTES_OFF = "credit notes are booked by hand (the connection's setting sevdesk.creditNotes is off)"
 
 
 @dataclass
@@ -45,6 +50,7 @@ class PollSummary:
     unchanged: int = 0
     unreadable: int = 0  # orders Billbee sent that the connector cannot read (each has its own record)
     problems: list[str] = field(default_factory=list)  # unreadable orders without a usable id, named here
+    credit_notes_pending: int = 0  # credit notes whose order could not be looked up: the next poll looks back again
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +63,7 @@ class PollSummary:
             "unchanged": self.unchanged,
             "unreadable": self.unreadable,
             "problems": self.problems,
+            "creditNotesPending": self.credit_notes_pending,
         }
 
 
@@ -166,7 +173,10 @@ class Poller:
             int(raw["BillBeeOrderId"]): self.store.get_order(settings.connection_id, int(raw["BillBeeOrderId"]))
             for raw in candidates
         }
-        invoices = self._invoice_details(clients, candidates, records)
+        invoices, index = self._invoice_details(clients, settings, candidates, records)
+        for raw, invoice in self._credit_notes(clients, settings, index, records, invoices, summary):
+            candidates.append(raw)
+            invoices[int(raw["BillBeeOrderId"])] = invoice
         to_queue: list[int] = []
         for raw in candidates:
             order_id = int(raw["BillBeeOrderId"])
@@ -182,6 +192,7 @@ class Poller:
         self._reconcile_missing(settings, still_listed, to_queue)
         enqueue_exports(self.runtime, settings.connection_id, to_queue, reason="poll", records=records)
         summary.queued = len(to_queue)
+        self._cancelled_after_export(clients, settings, summary)
         logger.info("poll finished", extra=summary.as_dict())
         return summary
 
@@ -220,10 +231,13 @@ class Poller:
     def _invoice_details(
         self,
         clients: ConnectionClients,
+        settings: ConnectionSettings,
         candidates: list[dict[str, Any]],
         records: dict[int, OrderRecord | None],
-    ) -> dict[int, dict[str, Any]]:
-        """Invoice positions (with the VAT rate of shipping) for candidates whose record lacks them."""
+    ) -> tuple[dict[int, dict[str, Any]], InvoiceIndex]:
+        """Invoice positions (with the VAT rate of shipping) for candidates whose record lacks them, and the invoice
+        list itself: it also holds the credit notes issued since the last poll (``_credit_notes``). One list, read
+        from the oldest invoice a candidate needs or the last poll (minus six hours), whichever is older."""
         wanted: list[Order] = []
         for raw in candidates:
             order = Order.model_validate(raw)
@@ -232,17 +246,19 @@ class Poller:
             record = records.get(order.bill_bee_order_id)
             if record is None or record.invoice is None or record.state in (ExportState.SKIPPED,):
                 wanted.append(order)
-        if not wanted:
-            return {}
-        oldest = min(o.invoice_date for o in wanted if o.invoice_date is not None)
-        since = oldest.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+        last_ok = self.store.last_ok_poll(settings.connection_id)
+        start = datetime.combine(settings.general.start_date, datetime.min.time())
+        since = start if last_ok is None else max(start, _naive(last_ok) - CREDIT_NOTE_OVERLAP)
+        if wanted:
+            oldest = min(o.invoice_date for o in wanted if o.invoice_date is not None)
+            since = min(since, oldest.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1))
         try:
             index = InvoiceIndex(clients.billbee.iter_invoices(since))
         except ApiError as exc:
             # Without positions an order can still be booked when all its lines share one rate (voucher.py); the
-            # export also looks its invoice up once more.
+            # export also looks its invoice up once more. Credit notes wait for the next poll.
             logger.warning("invoice list unavailable", extra={"error": str(exc)})
-            return {}
+            return {}, InvoiceIndex([])
         details: dict[int, dict[str, Any]] = {}
         ways: dict[str, int] = {}
         for order in wanted:
@@ -251,7 +267,117 @@ class Poller:
             if found is not None:
                 details[order.bill_bee_order_id] = found.model_dump(mode="json", by_alias=True)
         logger.info("invoice-list items matched", extra={"matched": ways})
-        return details
+        return details, index
+
+    def _credit_notes(
+        self,
+        clients: ConnectionClients,
+        settings: ConnectionSettings,
+        index: InvoiceIndex,
+        records: dict[int, OrderRecord | None],
+        invoices: dict[int, dict[str, Any]],
+        summary: PollSummary,
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Credit notes (Stornorechnungen, Gutschriften) issued since the last poll whose orders the order list did
+        not bring (the state filter does not apply to them: docs/settings.md), each with its invoice-list item.
+
+        Each one's order is found by the item's ``BillbeeId`` or order number (``order_of_invoice``), else among the
+        orders Billbee changed since the credit note's day (a Gutschrift has no order number, and ``BillbeeId`` may
+        be the invoice's own id). One that cannot be looked up now keeps the look-back window open
+        (``credit_notes_pending``), so the next poll searches back to it again: none is lost."""
+        connection_id = settings.connection_id
+        start = settings.general.start_date
+        listed = {record.invoice_number for record in records.values() if record is not None}
+        listed |= {str(i.get("InvoiceNumber")) for i in invoices.values() if i.get("InvoiceNumber")}
+        wanted: list[tuple[InvoiceDetails, Order | None]] = []
+        for item in index.credit_notes():
+            if item.invoice_date is not None and item.invoice_date.date() < start:
+                continue
+            if item.invoice_number in listed or self.store.credit_note_order(connection_id, item.invoice_number):
+                continue  # a candidate already, or taken by an earlier poll
+            try:
+                wanted.append((item, order_of_invoice(clients.billbee, item)))
+            except ApiError as exc:
+                logger.warning("credit note's order not read", extra={"invoice": item.invoice_number,
+                                                                       "error": str(exc)})
+                summary.credit_notes_pending += 1
+        unresolved = [item for item, order in wanted if order is None]
+        changed: list[Order] = []
+        if unresolved:
+            oldest = min((i.invoice_date for i in unresolved if i.invoice_date is not None), default=None)
+            try:
+                changed = self._orders_changed_since(clients, settings, oldest)
+            except ApiError as exc:
+                logger.warning("orders changed since the credit notes not listed", extra={"error": str(exc)})
+                summary.credit_notes_pending += len(unresolved)
+                wanted = [(item, order) for item, order in wanted if order is not None]
+        found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for item, order in wanted:
+            if order is None:
+                order = next((o for o in changed if printed_number_matches(item.invoice_number, o)), None)
+                logger.info("credit note's order among the changed orders",
+                            extra={"invoice": item.invoice_number, "found": order is not None})
+            if order is None:
+                summary.problems.append(f"credit note {item.invoice_number}: Billbee shows no order for it")
+                continue
+            if order.bill_bee_order_id in records or self.store.get_order(connection_id, order.bill_bee_order_id):
+                continue
+            if filter_mismatch(order, settings, credit_note=True) is not None:
+                continue
+            records[order.bill_bee_order_id] = None
+            found.append((order.model_dump(mode="json", by_alias=True), item.model_dump(mode="json", by_alias=True)))
+        return found
+
+    @staticmethod
+    def _orders_changed_since(
+        clients: ConnectionClients, settings: ConnectionSettings, day: datetime | None
+    ) -> list[Order]:
+        since = (day or datetime.combine(settings.general.start_date, datetime.min.time())) - timedelta(days=1)
+        pages = clients.billbee.iter_order_pages(min_order_date=settings.general.start_date, modified_after=since)
+        return [order for page in pages for order in page.items]
+
+    def _cancelled_after_export(
+        self, clients: ConnectionClients, settings: ConnectionSettings, summary: PollSummary
+    ) -> None:
+        """An order this connector exported that Billbee now shows as cancelled (state 8) without a credit note: the
+        books still hold its revenue. Cancelling an invoiced order in Billbee needs a Stornorechnung (billbee-api.md
+        §9); until one exists the order says so, every hour, and nothing is booked on a guess."""
+        try:
+            pages = list(clients.billbee.iter_order_pages(
+                min_order_date=settings.general.start_date, state_ids=[CANCELLED], tag=settings.export_tag,
+                exclude_tags=False,
+            ))
+        except ApiError as exc:
+            logger.warning("cancelled orders not checked", extra={"error": str(exc)})
+            return
+        for order in (o for page in pages for o in page.items):
+            record = self.store.get_order(settings.connection_id, order.bill_bee_order_id)
+            if record is None or record.state is not ExportState.EXPORTED:
+                continue
+            stored_invoice = InvoiceDetails.model_validate(record.invoice) if record.invoice else None
+            if record.credit_note_of is not None or is_credit_note(order, stored_invoice):
+                continue  # a Storno order set to "storniert" is the cancellation itself
+            problem = (
+                f"order {order.bill_bee_order_id} (invoice {record.invoice_number}) was cancelled after its export, "
+                "but Billbee holds no Stornorechnung for it: create one in Billbee, then it is booked"
+            )
+            try:
+                # Linked by an exported credit note, or its Storno order exists (its export links the two).
+                covered = bool(self.store.credit_notes_of(settings.connection_id, order.bill_bee_order_id)) or (
+                    storno_order(clients.billbee, order) is not None)
+            except ApiError as exc:
+                logger.warning("Storno order not looked up", extra={"order": order.bill_bee_order_id,
+                                                                     "error": str(exc)})
+                continue
+            if covered:
+                if record.reason == problem:
+                    record.reason = None
+                    self._save_quietly(record)
+                continue
+            summary.problems.append(problem)
+            if record.reason != problem:
+                record.reason = problem
+                self._save_quietly(record)
 
     def _upsert(
         self,
@@ -268,9 +394,15 @@ class Poller:
         # Without fresh invoice details (only fetched for new records) compare with the ones stored, or every known
         # record would look changed and a NEEDS_ATTENTION order would be retried each hour.
         digest = data_hash(raw, invoice if invoice is not None or record is None else record.invoice)
+        excluded = None
+        if settings.sevdesk.credit_notes is CreditNotes.OFF and is_credit_note(
+            order, InvoiceDetails.model_validate(invoice) if invoice else None
+        ):
+            excluded = CREDIT_NOTES_OFF
         if record is None:
             first = listed_order(None, has_invoice=order.has_invoice, changed=True, lease_expired=False,
-                                 enqueue_due=True, attempts=0, max_attempts=self.runtime.config.max_attempts)
+                                 enqueue_due=True, attempts=0, max_attempts=self.runtime.config.max_attempts,
+                                 excluded=excluded)
             record = OrderRecord(
                 connection_id=connection_id,
                 order_id=order.bill_bee_order_id,
@@ -286,6 +418,9 @@ class Poller:
             )
             if not self.store.create_order(record):
                 return "unchanged"  # created concurrently (a manual export); that one carries on
+            if record.invoice_number and is_credit_note(order, InvoiceDetails.model_validate(invoice) if invoice
+                                                          else None):
+                self.store.remember_credit_note(connection_id, record.invoice_number, order_id)
             records[order_id] = record
             return "queue" if first.act is Act.QUEUE else "skipped"
 
@@ -294,7 +429,7 @@ class Poller:
             record.state, has_invoice=order.has_invoice, changed=changed,
             lease_expired=record.state is ExportState.EXPORTING and record.lease_until < self.store.epoch(),
             enqueue_due=self._enqueue_due(record), attempts=record.attempts,
-            max_attempts=self.runtime.config.max_attempts, last_error=record.last_error,
+            max_attempts=self.runtime.config.max_attempts, last_error=record.last_error, excluded=excluded,
         )
         if step.write:
             record.order = raw
@@ -342,3 +477,8 @@ class Poller:
                     self._save_quietly(record)
                 elif step.act is Act.QUEUE:
                     to_queue.append(record.order_id)
+
+
+def _naive(stamp: str) -> datetime:
+    """A stored UTC timestamp as Billbee's naive local time, roughly (the overlap covers the zone)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).replace(tzinfo=None)

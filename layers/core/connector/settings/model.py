@@ -47,6 +47,11 @@ class PaymentReconciliation(StrEnum):
     SEVDESK = "sevdesk"  # vouchers stay open for sevDesk's own bank matching
 
 
+class CreditNotes(StrEnum):
+    VOUCHER = "voucher"  # each Stornorechnung or Gutschrift becomes a revenue voucher with negative positions
+    OFF = "off"  # credit notes are left to the bookkeeper (they are listed SKIPPED with that reason)
+
+
 class VoucherDateSource(StrEnum):
     INVOICE = "invoice"
     PAYMENT = "payment"
@@ -87,6 +92,7 @@ class SevdeskSettings(_Model):
     book_unassigned_payments_as_default: bool = False
     default_check_account_id: int | None = None
     voucher_date: VoucherDateSource = VoucherDateSource.INVOICE
+    credit_notes: CreditNotes = CreditNotes.VOUCHER
 
     @model_validator(mode="after")
     def _default_account_needed(self) -> SevdeskSettings:

@@ -66,7 +66,9 @@ def save_voucher_body(plan: VoucherPlan, *, filename: str | None, contact_id: st
 def book_amount_body(payment: PlannedPayment) -> dict[str, Any]:
     """``PUT /Voucher/{id}/bookAmount`` on an offline account: no checkAccountTransaction (sevdesk-api.md §5)."""
     return {
-        "amount": _number(payment.amount),  # positive: money flows in on a revenue voucher
+        # The sign is the money's direction: positive flows in on a revenue voucher, negative is a refund paid out on
+        # a credit note's voucher (sevdesk-pitfalls #2).
+        "amount": _number(payment.amount),
         # Billbee's naive times are Berlin wall time; RFC 3339 without fractions, as working clients send (ERRATA
         # sevDesk 3: fractional seconds are unproven).
         "date": payment.date.replace(tzinfo=BILLBEE_ZONE, microsecond=0).isoformat(),

@@ -191,13 +191,23 @@ class Store:
         )
 
     def set_cursor(self, connection_id: str, polled_at: str, summary: dict[str, Any]) -> None:
-        self.table.put_item(
-            Item={"PK": conn_pk(connection_id), "SK": "CURSOR", "polledAt": polled_at, "summary": json.dumps(summary)}
-        )
+        """The last poll's outcome; ``okAt``: when a poll last finished, which the next one looks back from."""
+        previous = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "CURSOR"}).get("Item") or {}
+        # A poll that could not look up a credit note's order keeps the window open for the next one.
+        complete = summary.get("status") == "OK" and not summary.get("creditNotesPending")
+        ok_at = polled_at if complete else previous.get("okAt")
+        item = {"PK": conn_pk(connection_id), "SK": "CURSOR", "polledAt": polled_at, "summary": json.dumps(summary)}
+        if ok_at:
+            item["okAt"] = ok_at
+        self.table.put_item(Item=item)
 
     def get_cursor(self, connection_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "CURSOR"}).get("Item")
         return None if item is None else {"polledAt": item["polledAt"], "summary": json.loads(item["summary"])}
+
+    def last_ok_poll(self, connection_id: str) -> str | None:
+        item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "CURSOR"}).get("Item") or {}
+        return None if item.get("okAt") is None else str(item["okAt"])
 
     # -- order records -------------------------------------------------------------------------------------------
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
@@ -323,6 +333,32 @@ class Store:
         )
         return [self._record(i) for i in items]
 
+    # -- credit notes ----------------------------------------------------------------------------------------------
+    def link_credit_note(self, connection_id: str, original_id: int, credit_note_id: int) -> None:
+        """Remember that a credit note (a Storno order) reverses this order's invoice."""
+        self.table.put_item(Item={"PK": conn_pk(connection_id), "SK": f"CREDITNOTE#{original_id}#{credit_note_id}",
+                                  "createdAt": self.clock()})
+
+    def remember_credit_note(self, connection_id: str, invoice_number: str, order_id: int) -> None:
+        """A credit note taken as a candidate, by its printed number: later polls need not look its order up."""
+        self.table.put_item(Item={"PK": conn_pk(connection_id), "SK": f"CREDITNOTENO#{invoice_number}",
+                                  "orderId": order_id, "createdAt": self.clock()})
+
+    def credit_note_order(self, connection_id: str, invoice_number: str | None) -> int | None:
+        if not invoice_number:
+            return None
+        item = self.table.get_item(
+            Key={"PK": conn_pk(connection_id), "SK": f"CREDITNOTENO#{invoice_number}"}
+        ).get("Item")
+        return None if item is None else int(item["orderId"])
+
+    def credit_notes_of(self, connection_id: str, original_id: int) -> list[int]:
+        items = self._query_all(
+            KeyConditionExpression=Key("PK").eq(conn_pk(connection_id))
+            & Key("SK").begins_with(f"CREDITNOTE#{original_id}#"),
+        )
+        return [int(str(item["SK"]).rsplit("#", 1)[1]) for item in items]
+
     # -- contact mappings ----------------------------------------------------------------------------------------
     def get_contact(self, connection_id: str, customer_id: int) -> dict[str, Any] | None:
         item = self.table.get_item(
@@ -401,6 +437,7 @@ class Store:
             "setTag": record.set_tag,
             "origin": record.origin,
             "handled": record.handled,
+            "creditNoteOf": None if record.credit_note_of is None else json.dumps(record.credit_note_of),
             "leaseOwner": record.lease_owner,
             "leaseUntil": record.lease_until,
             "createdAt": record.created_at,
@@ -428,6 +465,7 @@ class Store:
             set_tag=bool(item.get("setTag", True)),
             origin=item.get("origin") or "poll",
             handled=dict(item["handled"]) if item.get("handled") else None,
+            credit_note_of=json.loads(item["creditNoteOf"]) if item.get("creditNoteOf") else None,
             lease_owner=item.get("leaseOwner"),
             lease_until=int(item.get("leaseUntil") or 0),
             created_at=item.get("createdAt") or "",

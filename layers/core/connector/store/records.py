@@ -86,6 +86,8 @@ class OrderRecord:
     set_tag: bool = True
     origin: str = "poll"  # poll | manual | retry
     handled: dict[str, str] | None = None  # {"by", "at", "note"} once a person marked it as booked by hand
+    # A credit note's original invoice: {"orderId", "invoiceNumber", "voucherId"} (whatever Billbee lets us find).
+    credit_note_of: dict[str, Any] | None = None
     lease_owner: str | None = None
     lease_until: int = 0
     created_at: str = ""
@@ -113,6 +115,7 @@ class OrderRecord:
             "notes": self.notes,
             "origin": self.origin,
             "handled": self.handled,
+            "creditNoteOf": self.credit_note_of,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
