@@ -21,6 +21,7 @@ and resets moto's whole state when it is the last one, so the next LocalAws star
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -52,6 +53,29 @@ FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
 class LocalAwsError(RuntimeError):
     """The template asks for something the local emulation cannot reproduce faithfully."""
+
+
+_WRITE_LOCK = threading.RLock()
+
+
+def make_dynamodb_writes_atomic() -> None:
+    """DynamoDB applies a conditional write atomically; moto's server checks the condition and then writes, without
+    a lock, so two threads can both pass one condition (two workers claiming one order or one contact's lease, seen
+    under load). Every write of moto's DynamoDB backend is serialised here, once per process, which restores the
+    guarantee the connector's leases rest on (architecture.md §4). Reads stay concurrent."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        method = getattr(DynamoDBBackend, name, None)
+        if method is None or getattr(method, "_serialised", False):
+            continue
+
+        def serialised(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _WRITE_LOCK:
+                return _method(self, *args, **kwargs)
+
+        serialised._serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, functools.wraps(method)(serialised))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -367,6 +391,7 @@ class LocalAws:
             return
         # werkzeug (under moto) logs every request to stderr; the local runner's own output is what users read.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        make_dynamodb_writes_atomic()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()

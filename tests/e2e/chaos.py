@@ -620,7 +620,7 @@ def check_books(  # noqa: C901 - one list of invariants reads best in one place
     - never two vouchers for one invoice number, never two contacts for one customer number;
     - no voucher without a record of its order; no voucher with more bookings than its order has payments;
     - an order carrying the export tag has exactly one voucher and an EXPORTED record (a tag without a voucher
-      would hide the order from every later poll: lost silently);
+      would hide the order from every later poll: lost silently); before settling, EXPORTING too (under way);
     - every invoiced order that matches the connection has a record once settled (never missing from both sevDesk
       and the report); before that, only an order with a voucher must have one;
     - EXPORTED: its voucher exists with its invoice number, the invoice's gross to the cent and the PDF, one booking
@@ -678,7 +678,10 @@ def check_books(  # noqa: C901 - one list of invariants reads best in one place
             if number is None or len(by_number.get(number, [])) != 1:
                 problems.append(f"order {order_id} carries the tag but sevDesk holds "
                                 f"{len(by_number.get(number or '', []))} vouchers for it")
-            if record is None or record.state is not ExportState.EXPORTED:
+            # Before settling, EXPORTING is an export still under way (its worker killed, or outrun by its lease
+            # under load): its lease runs out and the next poll queues it again, so nothing is lost yet.
+            in_flight = not settled and record is not None and record.state is ExportState.EXPORTING
+            if (record is None or record.state is not ExportState.EXPORTED) and not in_flight:
                 problems.append(f"order {order_id} carries the tag but its record is "
                                 f"{'missing' if record is None else record.state.value}")
         original = originals_by_id.get(order_id)

@@ -786,6 +786,27 @@ def test_a_poison_message_lands_in_the_dead_letter_queue_after_five_receives_and
     assert_all_exported(world, world.books())
 
 
+def test_an_export_that_dies_after_tagging_until_its_message_is_dead_lettered_is_finished_by_the_next_poll(
+    world: World,
+) -> None:
+    """Our own tag hides the order from the hourly list, and its message is in the dead-letter queue: the poll must
+    still see the EXPORTING record whose lease ran out and queue it, or it would stay half-done for ever."""
+    order = FEW[0]
+    world.load([order])
+    killer = Killer(lambda name, number, orders: name == "BillbeeClient.add_tags")
+    world.poll()
+    with installed(killer):
+        delivery = world.deliver(killer=killer)
+    assert delivery.receives[json.dumps(message(order["BillBeeOrderId"]))] == 5  # maxReceiveCount, then the DLQ
+    assert len(world.stack.dead_letters()) == 1
+    assert world.states() == {order["BillBeeOrderId"]: "EXPORTING"}
+    assert "Sevdesk" in world.stack.billbee.order(order["BillBeeOrderId"])["Tags"]
+
+    world.hourly()  # the lease has long run out; the next poll queues it again
+    assert_all_exported(world, world.books())
+    assert world.requests("sevdesk", "save_voucher") == 1
+
+
 # -- what the faults revealed in details -----------------------------------------------------------------------------
 def test_a_contact_whose_create_answer_was_lost_still_gets_its_address_and_email(world: World) -> None:
     world.fault("sevdesk", "create_contact", "saved500", times=1)

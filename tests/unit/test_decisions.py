@@ -67,6 +67,21 @@ def test_an_open_order_no_longer_listed(origin: str, attempts: int, voucher: str
         assert step.reason is not None and voucher in step.reason
 
 
+@pytest.mark.parametrize("origin", ["poll", "manual", "retry"])
+def test_an_order_our_own_tag_hides_is_finished_never_skipped(origin: str) -> None:
+    step = unlisted_order(origin, attempts=8, max_attempts=8, voucher_id="156000001", tagged=True)
+    assert (step.act, step.write) == (Act.QUEUE, False)
+
+
+@pytest.mark.parametrize(("lease_expired", "act"), [(True, Act.QUEUE), (False, Act.UNCHANGED)])
+def test_an_unlisted_export_whose_worker_died_is_queued_again_once_its_lease_ran_out(
+    lease_expired: bool, act: Act
+) -> None:
+    step = unlisted_order("poll", attempts=1, max_attempts=8, voucher_id="156000001", tagged=True, exporting=True,
+                          lease_expired=lease_expired)
+    assert (step.act, step.write) == (act, False)
+
+
 @pytest.mark.parametrize(
     ("attempts", "counts", "state", "after"),
     [(1, True, S.FAILED, 1), (7, True, S.FAILED, 7), (8, True, S.NEEDS_ATTENTION, 8), (9, True, S.NEEDS_ATTENTION, 9),

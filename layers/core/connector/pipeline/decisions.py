@@ -65,10 +65,21 @@ def listed_order(
     return PollStep(Act.QUEUE, True)
 
 
-def unlisted_order(origin: str, *, attempts: int, max_attempts: int, voucher_id: str | None) -> PollStep:
-    """An open (PENDING or FAILED) record whose order the poll no longer lists: the state *at the time of the
-    transfer* counts (help text), so a polled order that left the filters is skipped; one a person chose (a manual
-    export or a retry) is tried again while it has attempts left."""
+def unlisted_order(
+    origin: str, *, attempts: int, max_attempts: int, voucher_id: str | None, tagged: bool = False,
+    lease_expired: bool = False, exporting: bool = False,
+) -> PollStep:
+    """An open (PENDING, FAILED, or EXPORTING) record whose order the poll no longer lists: the state *at the time
+    of the transfer* counts (help text), so a polled order that left the filters is skipped; one a person chose (a
+    manual export or a retry) is tried again while it has attempts left.
+
+    Our own tag hides an order from the list once its export tagged it, so a record that is ``tagged`` is finished,
+    never skipped; and an EXPORTING record whose worker died (``lease_expired``) is queued again, as when listed: its
+    SQS message may be gone to the dead-letter queue, and nothing else would ever finish it."""
+    if exporting:
+        return PollStep(Act.QUEUE if lease_expired else Act.UNCHANGED, False)
+    if tagged:
+        return PollStep(Act.QUEUE, False)
     if origin == "poll":
         reason = LEFT_FILTERS + (f"; voucher {voucher_id} was already created in sevDesk" if voucher_id else "")
         return PollStep(Act.SKIP, True, reason)

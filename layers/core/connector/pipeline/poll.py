@@ -465,13 +465,15 @@ class Poller:
     def _reconcile_missing(self, settings: ConnectionSettings, listed: set[int], to_queue: list[int]) -> None:
         """Open records whose order is no longer listed (``decisions.unlisted_order``)."""
         queued = set(to_queue)
-        for state in (ExportState.PENDING, ExportState.FAILED):
+        now = self.store.epoch()
+        for state in (ExportState.PENDING, ExportState.FAILED, ExportState.EXPORTING):
             for record in self.store.all_by_state(settings.connection_id, state):
                 if record.order_id in listed or record.order_id in queued:
                     continue
                 step = unlisted_order(record.origin, attempts=record.attempts,
                                       max_attempts=self.runtime.config.max_attempts,
-                                      voucher_id=record.steps.voucher_id)
+                                      voucher_id=record.steps.voucher_id, tagged=record.steps.tagged,
+                                      exporting=state is ExportState.EXPORTING, lease_expired=record.lease_until < now)
                 if step.act is Act.SKIP:
                     record.state, record.reason = ExportState.SKIPPED, step.reason
                     self._save_quietly(record)
