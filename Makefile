@@ -12,12 +12,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/requirements.txt | sha1sum | cut -c1-12)
 OUT ?= out
 
-.PHONY: help venv run test test-fast bench lint typecheck validate build serve clean
+.PHONY: help venv run test test-fast bench lint typecheck validate build serve preflight browser clean
 
 help:
 	@echo "make run        run the hourly job once on the embedded local stack (moto + sandboxes) -> $(OUT)/"
 	@echo "make test       the whole test suite (unit, integration, contract, e2e, sam validate --lint)"
 	@echo "make serve      the HTTP API on 127.0.0.1:8080 over the local stack (prints \$$API and \$$TOKEN for curl)"
+	@echo "make preflight  read-only dry run against your live Billbee and sevDesk: ARGS='--connection my-connection.json'"
 	@echo "make build      sam build (needs python3.13)"
 	@echo "make validate   sam validate --lint"
 	@echo "make lint       ruff + mypy --strict on the core, the local stack and the tests"
@@ -39,7 +40,20 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m local.serve $(ARGS)
 
-test: $(STAMP)
+# Step one of going live: the connector's own code against the merchant's live accounts, read-only (README, "Going
+# live: the preflight"); ARGS e.g. '--connection my-connection.json' (python -m local.preflight -h) -> preflight/.
+preflight: $(STAMP)
+	$(PY) -m local.preflight $(ARGS)
+
+# Headless Chromium from Debian's packages, for the test that opens the preflight page in a real browser; nothing
+# to do when it is installed already.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -261,7 +261,7 @@ class Exporter:
                 record.invoice_number_source = "createInvoice" if printed else "derived"
                 plan = dataclasses.replace(plan, invoice_number=record.invoice_number)
             pdf = clients.billbee.invoice_pdf_bytes(order, document)
-            steps.file_name = clients.sevdesk.upload_temp_file(f"{_safe_name(plan.invoice_number)}.pdf", pdf)
+            steps.file_name = clients.sevdesk.upload_temp_file(pdf_file_name(plan.invoice_number), pdf)
             steps.file_uploaded_at = datetime.now(UTC).isoformat()
             self._save(record, owner)
         if record.invoice_number is None:  # the PDF was uploaded by an earlier version that did not fix the key
@@ -572,5 +572,7 @@ def _delivery_on_voucher_date(plan: VoucherPlan) -> VoucherPlan:
     return dataclasses.replace(plan, delivery_date=plan.voucher_date, notes=(*plan.notes, note))
 
 
-def _safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "invoice"
+def pdf_file_name(invoice_number: str) -> str:
+    """The name the invoice PDF is uploaded under (the preflight shows the same)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in invoice_number) or "invoice"
+    return f"{safe}.pdf"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import httpx
 
 from connector.billbee.client import BillbeeClient
 from connector.config import Config
@@ -105,15 +106,22 @@ class Runtime:
                 limiter=self.limiter_for(connection_id, max_wait=max_rate_wait),
                 timeout=timeout,
                 retry=retry,
+                transport=self.transport_for("billbee"),
             ),
             sevdesk=SevdeskClient(
                 api_token=credentials.sevdesk_api_token.get_secret_value(),
                 base_url=self.config.sevdesk_base_url,
                 timeout=timeout,
                 retry=retry,
+                transport=self.transport_for("sevdesk"),
             ),
             credentials_fingerprint=hash(tuple(credentials.as_secret_json().values())),
         )
+
+    def transport_for(self, api: str) -> httpx.BaseTransport | None:
+        """The HTTP transport under an API's client: httpx's own (None) in the functions; the preflight puts its
+        read-only guard here (``local/preflight/guard.py``)."""
+        return None
 
     def revenue_guidance(self, clients: ConnectionClients) -> list[RevenueAccount]:
         now = time.monotonic()
