@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/requirements.txt | sha1sum | cut -c1-12)
 OUT ?= out
 
-.PHONY: help venv run test test-fast bench lint typecheck validate build serve preflight browser clean
+.PHONY: help venv run test test-fast bench lint typecheck validate build serve preflight browser sam-local clean
 
 help:
 	@echo "make run        run the hourly job once on the embedded local stack (moto + sandboxes) -> $(OUT)/"
@@ -20,6 +20,7 @@ help:
 	@echo "make serve      the HTTP API on 127.0.0.1:8080 over the local stack (prints \$$API and \$$TOKEN for curl)"
 	@echo "make preflight  read-only dry run against your live Billbee and sevDesk: ARGS='--connection my-connection.json'"
 	@echo "make build      sam build (needs python3.13)"
+	@echo "make sam-local  sam local invoke of the three functions in Docker over the local stack (installs what it needs)"
 	@echo "make validate   sam validate --lint"
 	@echo "make lint       ruff + mypy --strict on the core, the local stack and the tests"
 	@echo "make bench      performance figures"
@@ -72,6 +73,13 @@ validate: $(STAMP)
 build: $(STAMP)
 	@if [ -z "$(PY313)" ]; then echo "error: sam build needs python3.13 (the Lambda runtime); install it (e.g. pyenv install 3.13) and retry" >&2; exit 1; fi
 	PATH="$(dir $(PY313)):$$PATH" $(VENV)/bin/sam build --template template.yaml
+
+# `sam build` + `sam local invoke` of PollFunction, ExportFunction and ApiFunction in containers over the local stack
+# (README, "sam local invoke"); installs Debian's docker.io, qemu-user-static and mmdebstrap when missing and starts and
+# stops its own Docker engine when none runs. ARGS e.g. '--arch x86_64' (python -m local.sam_local -h).
+sam-local: $(STAMP)
+	@if [ -z "$(PY313)" ]; then echo "error: sam-local needs python3.13 (the Lambda runtime) for sam build; install it (e.g. pyenv install 3.13) and retry" >&2; exit 1; fi
+	PATH="$(dir $(PY313)):$$PATH" $(PY) -m local.sam_local $(ARGS)
 
 clean:
 	rm -rf $(OUT) .aws-sam .pytest_cache
