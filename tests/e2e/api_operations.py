@@ -13,4 +13,5 @@ OPERATIONS = [
     ("POST", "/connections/{connectionId}/orders/{orderId}/retry"),
     ("POST", "/connections/{connectionId}/orders/{orderId}/handled"),
     ("GET", "/connections/{connectionId}/dead-letters"),
+    ("GET", "/connections/{connectionId}/reconciliation"),
 ]

@@ -20,6 +20,9 @@ is served at ``GET /openapi.json``):
     POST   /connections/{connectionId}/orders/{orderId}/retry     re-queue a FAILED or NEEDS_ATTENTION order
     POST   /connections/{connectionId}/orders/{orderId}/handled   mark an order as booked by hand
     GET    /connections/{connectionId}/dead-letters       the export messages in the dead-letter queue
+    routes/reconciliation.py
+    GET    /connections/{connectionId}/reconciliation?from=&to=   Billbee's invoices and credit notes of a period
+                                                          against sevDesk's revenue vouchers (JSON or CSV)
 
 This module is what comes before routing: every route, ``/openapi.json`` included, needs ``Authorization: Bearer
 <token>`` with the token kept in Secrets Manager (``API_TOKEN_SECRET_ID``); anything else gets 401 and no data. The
@@ -47,6 +50,7 @@ from connector.api.models import ErrorBody
 from connector.api.problems import JSON, MAX_BODY_BYTES, ApiProblem, clean_openapi, json_response, validation_problems
 from connector.api.routes.connections import connections_router
 from connector.api.routes.orders import orders_router
+from connector.api.routes.reconciliation import reconciliation_router
 from connector.api.routes.setup import setup_router
 from connector.observability import logger, redact_secret
 from connector.pipeline.manual import DEFAULT_TIME_BUDGET_SECONDS
@@ -166,7 +170,8 @@ class ApiApp:
         def openapi() -> Response[Any]:
             return Response(200, content_type=JSON, body=self.openapi_document())
 
-        for router in (connections_router(self.context), setup_router(self.context), orders_router(self.context)):
+        for router in (connections_router(self.context), setup_router(self.context), orders_router(self.context),
+                       reconciliation_router(self.context)):
             app.include_router(router)
 
         @app.not_found

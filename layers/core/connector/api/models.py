@@ -284,6 +284,105 @@ class CreatedPaymentAccount(_Answer):
 
 
 
+# -- the reconciliation report (routes/reconciliation.py; docs/reconciliation.md) ------------------------------------
+class AmountsView(_Answer):
+    gross: str = Field(description="in EUR, two decimals, as text (never a float)")
+    net: str
+    vat: str
+
+
+class RateAmountsView(AmountsView):
+    rate: str = Field(description="VAT rate in percent, e.g. 19, 7, 0")
+
+
+class ReconciledDocument(_Answer):
+    """A Billbee invoice or credit note, its amounts recomputed from its positions and fees."""
+
+    kind: str = Field(description="invoice or creditNote")
+    order_id: int | None
+    invoice_date: str | None
+    vat_mode: int | None
+    tax_rule: int | None = Field(description="the sevDesk tax rule its VatMode maps to; null: none fits (VatMode 4, 5)")
+    in_period: bool = Field(description="false for the invoice of a voucher of the period that is dated elsewhere")
+    total: AmountsView
+    rates: list[RateAmountsView]
+    notes: list[str]
+
+
+class ReconciledVoucher(_Answer):
+    """A sevDesk revenue voucher, its amounts per rate from its positions."""
+
+    voucher_id: str
+    voucher_date: str | None
+    tax_rule: int | None
+    status: str | None = Field(description="50 draft, 100 open, 750 partially paid, 1000 paid")
+    paid_amount: str
+    in_period: bool = Field(description="false for a voucher of a document of the period dated in another period")
+    total: AmountsView
+    rates: list[RateAmountsView]
+
+
+class ReconciledExport(_Answer):
+    order_id: int
+    state: ExportState
+    reason: str | None
+    voucher_id: str | None
+
+
+class ReconciliationLine(_Answer):
+    category: str = Field(description="matched, open, different, missing or extra")
+    invoice_number: str | None
+    reasons: list[str]
+    billbee: ReconciledDocument | None
+    sevdesk: ReconciledVoucher | None
+    export: ReconciledExport | None = Field(description="the connector's export record of the number, if any")
+
+
+class ReconciliationTotal(_Answer):
+    tax_rule: int | None
+    tax_rule_name: str
+    rate: str
+    billbee: AmountsView
+    sevdesk: AmountsView
+    difference: AmountsView = Field(description="Billbee minus sevDesk")
+
+
+class ReconciliationSum(_Answer):
+    billbee: AmountsView
+    sevdesk: AmountsView
+    difference: AmountsView
+
+
+class ReconciliationPeriod(_Answer):
+    first: str = Field(alias="from")
+    last: str = Field(alias="to")
+
+
+class ReconciliationReport(_Answer):
+    connection_id: str
+    period: ReconciliationPeriod
+    generated_at: str
+    reconciles: bool = Field(description="no line missing, extra or different, and every difference 0.00")
+    payment_reconciliation: str = Field(description="billbee or sevdesk: where payments are reconciled")
+    counts: dict[str, int] = Field(description="lines per category")
+    totals: list[ReconciliationTotal] = Field(description="per tax rule and rate; each side counts what it dates in "
+                                                          "the period")
+    total: ReconciliationSum
+    lines: list[ReconciliationLine] = Field(description="missing first, then different, extra, open, matched")
+    notes: list[str]
+
+
+class ReconciliationRunning(_Answer):
+    """A period too large for one request: what was read so far. Send the same request again after retryAfter."""
+
+    connection_id: str
+    period: ReconciliationPeriod
+    status: str = Field(description="running, or busy while another request works on the same period")
+    retry_after: int = Field(description="seconds; also in the Retry-After header")
+    progress: dict[str, Any] | None
+    detail: str | None = None
+
+
 ConnectionIdPath = Annotated[
     str,
     Path(alias="connectionId", pattern=CONNECTION_ID_PATTERN,

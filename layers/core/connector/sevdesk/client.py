@@ -8,6 +8,8 @@ with string scalars; errors can arrive inside HTTP 200 (sevdesk-pitfalls #18), s
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -23,7 +25,15 @@ from connector.sevdesk.bodies import (
     email_body,
     save_voucher_body,
 )
-from connector.sevdesk.models import Booking, CheckAccount, RevenueAccount, VoucherState
+from connector.sevdesk.models import (
+    BERLIN,
+    Booking,
+    CheckAccount,
+    RevenueAccount,
+    RevenueVoucher,
+    VoucherPosition,
+    VoucherState,
+)
 from connector.transport import RetryPolicy, send
 
 API = "sevdesk"
@@ -33,6 +43,14 @@ MAX_SEARCH_PAGES = 20
 # GET /StaticCountry?code=GB answers England, Great Britain and United Kingdom (ERRATA sevDesk 12): the state is
 # the United Kingdom. Other codes answer one row.
 COUNTRY_NAMES = {"gb": ("united kingdom", "vereinigtes königreich")}
+
+
+@dataclass(frozen=True)
+class VoucherPage:
+    """One page of a period's revenue vouchers; ``next_offset`` None: it was the last page."""
+
+    vouchers: list[RevenueVoucher]
+    next_offset: int | None
 
 
 class SevdeskClient:
@@ -197,6 +215,63 @@ class SevdeskClient:
         if not objects:
             raise NotFoundError(API, f"voucher {voucher_id} not found")
         return VoucherState.model_validate(objects[0] if isinstance(objects, list) else objects)
+
+    # -- reconciliation (read only) ---------------------------------------------------------------------------
+    def revenue_vouchers_dated(self, first: date, last: date, *, offset: int = 0) -> VoucherPage:
+        """One page of the revenue vouchers dated ``first`` to ``last`` (Berlin days), for a reconciliation
+        (sevdesk-api.md §13): ``startDate``/``endDate`` as Unix timestamps (ISO dates silently give an empty list,
+        sevdesk-pitfalls #15), paged with ``offset``.
+
+        The bounds are widened by a day on each side, because the spec contradicts itself on whether they are
+        inclusive and says nothing of their zone; every row is then kept only if its own voucher date falls in the
+        period and it is revenue (``D``): sevDesk ignores a filter it does not know and answers everything
+        (sevdesk-pitfalls #14). ``next_offset`` is None after a short page."""
+        limit = self.search_page_size
+        start = datetime.combine(first - timedelta(days=1), time.min, tzinfo=BERLIN)
+        end = datetime.combine(last + timedelta(days=2), time.min, tzinfo=BERLIN)
+        objects = self._call(
+            "GET",
+            "Voucher",
+            "list_vouchers",
+            params=[("creditDebit", "D"), ("startDate", int(start.timestamp())), ("endDate", int(end.timestamp())),
+                    ("limit", limit), ("offset", offset)],
+        )
+        rows = list(objects or [])
+        vouchers = []
+        for raw in rows:
+            voucher = RevenueVoucher.model_validate(raw)
+            day = voucher.voucher_day
+            if voucher.credit_debit in ("D", None) and day is not None and first <= day <= last:
+                vouchers.append(voucher)
+        return VoucherPage(vouchers, offset + len(rows) if len(rows) >= limit else None)
+
+    def revenue_voucher(self, voucher_id: str) -> RevenueVoucher:
+        """``GET /Voucher/{id}`` (a list of one, ERRATA sevDesk 13) read for a reconciliation."""
+        objects = self._call("GET", f"Voucher/{voucher_id}", "get_voucher")
+        if not objects:
+            raise NotFoundError(API, f"voucher {voucher_id} not found")
+        return RevenueVoucher.model_validate(objects[0] if isinstance(objects, list) else objects)
+
+    def revenue_vouchers_numbered(self, description: str) -> list[RevenueVoucher]:
+        """The revenue vouchers whose description is exactly ``description`` (the exact search of
+        ``find_revenue_vouchers``), each read with its date and tax rule."""
+        return [self.revenue_voucher(found.id) for found in self.find_revenue_vouchers(description)]
+
+    def voucher_positions(self, voucher_id: str) -> list[VoucherPosition]:
+        """A voucher's positions: ``GET /VoucherPos?voucher[id]=…&voucher[objectName]=Voucher`` (sevdesk-api.md §3,
+        §13; ``embed=voucherPos`` on ``/Voucher`` is ignored, sevdesk-pitfalls #16). A row of another voucher is
+        dropped: an ignored filter would answer every position of the account (sevdesk-pitfalls #14)."""
+        objects = self._call(
+            "GET",
+            "VoucherPos",
+            "list_voucher_positions",
+            params=[("voucher[id]", voucher_id), ("voucher[objectName]", "Voucher"), ("limit", SEARCH_PAGE_SIZE)],
+        )
+        positions = [VoucherPosition.model_validate(raw) for raw in objects or []]
+        if len(positions) >= SEARCH_PAGE_SIZE:
+            # A full page: either the filter was ignored or the voucher has more positions than one page holds.
+            raise TransientError(API, f"the positions of voucher {voucher_id} fill a whole page; cannot tell them all")
+        return [p for p in positions if str(p.voucher) == str(voucher_id)]
 
     def book_amount(self, voucher_id: str, payment: PlannedPayment) -> Booking:
         result = self._call("PUT", f"Voucher/{voucher_id}/bookAmount", "book_amount",

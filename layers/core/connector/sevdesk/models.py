@@ -6,11 +6,15 @@ The live API sends scalars as strings (``"id": "123"``, ``"status": "1000"``), `
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from connector.money import to_decimal
 
 # ReceiptGuidance names the allowed rates as words (sevdesk-api.md §4).
 RATE_NAMES = {
@@ -21,6 +25,7 @@ RATE_NAMES = {
     Decimal(19): "NINETEEN",
 }
 ACTIVE_ACCOUNT_STATUS = "100"  # CheckAccount status: 100 active, 0 archived (sevdesk-api.md §5)
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def _text(value: Any) -> Any:
@@ -106,3 +111,58 @@ class Booking(_Answer):
     from_status: Text = None
     to_status: Text = None
     amount_payed: Text = None  # sevDesk's spelling
+
+
+def _reference_id(value: Any) -> Any:
+    """A reference such as ``{"id": "14", "objectName": "TaxRule"}`` as its id (ids come as strings or numbers,
+    ERRATA sevDesk 4, 10); a missing or empty reference as None."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return None if value is None or value == "" else value
+
+
+def _amount(value: Any) -> Any:
+    # Amounts arrive as strings without trailing zeros ("87.49", "30") or, for paidAmount, as JSON numbers.
+    return Decimal(0) if value is None or value == "" else to_decimal(value)
+
+
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+ReferenceId = Annotated[int | None, BeforeValidator(_reference_id)]
+
+
+class RevenueVoucher(VoucherState):
+    """A voucher as a list (``GET /Voucher``) or by-id read shows it, with what a reconciliation compares: its date,
+    tax rule and sums (sevdesk-api.md §13; sevdesk-examples voucher_list.json, voucher.json). The supplier's name is
+    not read: a report keeps no personal data."""
+
+    voucher_date: Text = None  # Berlin midnight with offset, "2026-08-31T00:00:00+02:00" (ERRATA sevDesk 3)
+    tax_rule: ReferenceId = None
+    sum_net: Text = None
+    sum_tax: Text = None
+
+    @property
+    def voucher_day(self) -> date | None:
+        """The voucher date as the Berlin calendar day it names (sevDesk answers midnight in Berlin time)."""
+        if not self.voucher_date:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.voucher_date)
+        except ValueError:
+            return None  # not a date sevDesk sends; the voucher then counts as undated
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(BERLIN)
+        return moment.date()
+
+
+class VoucherPosition(_Answer):
+    """One ``GET /VoucherPos`` row (sevdesk-examples voucher_positions.json): sevDesk's own net, tax and gross of the
+    position, whichever of the two it was saved with (``net``)."""
+
+    id: Annotated[str, BeforeValidator(str)]
+    voucher: ReferenceId = None
+    tax_rate: Amount = Decimal(0)
+    net: Text = None
+    sum_net: Amount = Decimal(0)
+    sum_tax: Amount = Decimal(0)
+    sum_gross: Amount = Decimal(0)
+    account_datev: ReferenceId = None
