@@ -1,7 +1,10 @@
-"""`make bench`: figures, not assertions. Prints cold-start import times, the pure mapping's throughput, and a
-whole local run (poll + exports) with and without Billbee's rate limits, with peak memory.
+"""`make bench`: figures, not assertions, each printed beside its bound. Prints cold-start import times, the pure
+mapping's throughput, a whole local run (poll + exports) with and without Billbee's rate limits and the calls per
+exported order, the poll's time and peak memory at 2,000 / 10,000 / 50,000 listed orders (each poll invocation in a
+process of its own: ``local.poll_probe``), and the steady-state hourly poll of an account with 50,000 exported orders
+and 1,000 waiting ones (issue 12).
 
-    python -m local.bench [--orders N]
+    python -m local.bench [--orders N] [--sizes 2000,10000,50000] [--quick]
 """
 
 from __future__ import annotations
@@ -13,9 +16,17 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+POLL_TIMEOUT_S = 600  # template.yaml: PollFunction Timeout
+POLL_BUDGET_S = POLL_TIMEOUT_S / 2  # functions/poll/app.py BUDGET_SHARE
+POLL_MEMORY_BOUND_MIB = 256
+BILLBEE_BOUND_ORDERS_PER_S = 2.0  # three calls per export on three endpoints, each 2 requests/s (billbee-api.md §8)
+BILLBEE_CALLS_PER_ORDER_BOUND = 3.02
+SEVDESK_CALLS_PER_ORDER_BOUND = 5.0
 
 
 def import_times() -> dict[str, float]:
@@ -87,9 +98,96 @@ def local_run(orders: int, rate_limits: bool) -> dict[str, float]:
             "orders_per_s": exported / total, "api_calls": calls}
 
 
+def _history_stack(orders: list[dict[str, Any]]) -> Any:
+    from local.stack import LocalStack
+
+    return LocalStack(orders=orders, billbee_rate_limits=False)
+
+
+def _connection() -> dict[str, Any]:
+    from local.history import history_connection
+
+    return history_connection(json.loads((REPO / "local" / "sample_connection.json").read_text()))
+
+
+def probe_poll(stack: Any) -> dict[str, Any]:
+    """One PollFunction invocation in its own process against the stack's moto server and sandboxes."""
+    env = {**os.environ, **stack.env, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-m", "local.poll_probe"], env=env, cwd=REPO, capture_output=True, text=True, check=True,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def poll_scaling(size: int) -> dict[str, Any]:
+    """A first listing of ``size`` orders: invocations until the listing is complete, the longest and the peak."""
+    from local.history import order_history
+
+    with _history_stack(order_history(size)) as stack:
+        stack.save_connection(_connection())
+        invocations: list[dict[str, Any]] = []
+        while len(invocations) < 50:
+            figures = probe_poll(stack)
+            invocations.append(figures)
+            if figures["summary"]["connections"][0]["complete"]:
+                break
+        listed = sum(f["summary"]["connections"][0]["listed"] for f in invocations)
+    return {"size": size, "listed": listed, "invocations": len(invocations),
+            "seconds": sum(f["seconds"] for f in invocations), "longest": max(f["seconds"] for f in invocations),
+            "peak": max(f["peakMiB"] for f in invocations)}
+
+
+def steady_state(exported: int = 50_000, waiting: int = 1_000) -> dict[str, Any]:
+    """The hourly poll of an account whose history is exported (tagged) but for ``waiting`` orders without an
+    invoice: Billbee calls and seconds of the second poll (the first one records the waiting orders)."""
+    from local.history import order_history
+
+    orders = order_history(exported + waiting)
+    for order in orders[:exported]:
+        order["Tags"] = [*(order.get("Tags") or []), _connection()["exportTag"]]
+    for order in orders[exported:]:
+        order["InvoiceNumber"], order["InvoiceDate"] = None, None
+    with _history_stack(orders) as stack:
+        stack.save_connection(_connection())
+        probe_poll(stack)
+        before = Counter((e.api, e.operation) for e in [*stack.billbee.exchanges, *stack.sevdesk.exchanges])
+        figures = probe_poll(stack)
+        after = Counter((e.api, e.operation) for e in [*stack.billbee.exchanges, *stack.sevdesk.exchanges])
+    calls = after - before
+    return {"seconds": figures["seconds"], "peak": figures["peakMiB"],
+            "billbee": sum(n for (api, _op), n in calls.items() if api == "billbee"),
+            "sevdesk": sum(n for (api, _op), n in calls.items() if api == "sevdesk"),
+            "calls": {f"{api} {op}": n for (api, op), n in sorted(calls.items())},
+            "summary": figures["summary"]["connections"][0]}
+
+
+def calls_per_order(orders: int) -> dict[str, Any]:
+    """Billbee and sevDesk calls per exported order over a whole run (listing amortised), and contacts created."""
+    from local.history import order_history
+
+    with _history_stack(order_history(orders)) as stack:
+        stack.save_connection(_connection())
+        before = Counter((e.api, e.operation) for e in [*stack.billbee.exchanges, *stack.sevdesk.exchanges])
+        stack.poll()
+        stack.drain()
+        calls = Counter((e.api, e.operation) for e in [*stack.billbee.exchanges, *stack.sevdesk.exchanges]) - before
+        exported = sum(1 for r in stack.records("demo-shop") if r.state.value == "EXPORTED")
+        contacts = len({r.steps.contact_id for r in stack.records("demo-shop") if r.steps.contact_id})
+    billbee = sum(n for (api, _op), n in calls.items() if api == "billbee")
+    sevdesk = sum(n for (api, _op), n in calls.items() if api == "sevdesk")
+    contact_calls = sum(n for (api, op), n in calls.items()
+                        if api == "sevdesk" and ("contact" in op or op == "create_communication_way"))
+    return {"exported": exported, "billbee": billbee / max(1, exported),
+            "sevdesk": (sevdesk - contact_calls) / max(1, exported), "contacts": contacts,
+            "contact_calls": contact_calls, "calls": {f"{a} {o}": n for (a, o), n in sorted(calls.items())}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.bench")
     parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--sizes", default="2000,10000,50000", help="listed orders for the poll's scaling figures")
+    parser.add_argument("--quick", action="store_true", help="small sizes only (2000 listed, 5,000 exported)")
     args = parser.parse_args(argv)
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the handlers' EMF lines would drown the figures
 
@@ -100,12 +198,33 @@ def main(argv: list[str] | None = None) -> int:
     for rate_limits in (False, True):
         n = args.orders if not rate_limits else min(args.orders, 40)
         figures = local_run(n, rate_limits)
-        label = "with Billbee's 2 req/s limits" if rate_limits else "rate limits off"
+        label = (f"with Billbee's 2 req/s limits (bound {BILLBEE_BOUND_ORDERS_PER_S:.0f} orders/s)" if rate_limits
+                 else "rate limits off")
         print(
             f"local run, {label}: {figures['exported']}/{figures['orders']} exported in {figures['total_s']:.1f} s "
             f"(poll {figures['poll_s']:.1f} s), {figures['orders_per_s']:.1f} orders/s, "
             f"{figures['api_calls']} API calls ({figures['api_calls'] / max(1, figures['orders']):.1f} per order)"
         )
+    per_order = calls_per_order(args.orders)
+    print(f"calls per exported order ({per_order['exported']} exported, listing amortised): Billbee "
+          f"{per_order['billbee']:.2f} (bound {BILLBEE_CALLS_PER_ORDER_BOUND}), sevDesk {per_order['sevdesk']:.2f} "
+          f"(bound {SEVDESK_CALLS_PER_ORDER_BOUND}) plus {per_order['contact_calls']} contact calls for "
+          f"{per_order['contacts']} contacts")
+    print(f"  {per_order['calls']}")
+    sizes = [2000] if args.quick else [int(n) for n in args.sizes.split(",") if n]
+    print(f"poll of a first listing (each invocation in its own process; budget {POLL_BUDGET_S:.0f} s of "
+          f"{POLL_TIMEOUT_S} s, peak memory bound {POLL_MEMORY_BOUND_MIB} MiB):")
+    for size in sizes:
+        scaling = poll_scaling(size)
+        print(f"  {scaling['size']:>6} orders: {scaling['listed']} listed in {scaling['invocations']} invocation(s), "
+              f"{scaling['seconds']:.1f} s in all ({scaling['seconds'] / max(1, scaling['listed']) * 1000:.1f} ms "
+              f"per order); longest invocation {scaling['longest']:.1f} s (bound {POLL_BUDGET_S:.0f} s); peak "
+              f"{scaling['peak']:.1f} MiB (bound {POLL_MEMORY_BOUND_MIB} MiB)", flush=True)
+    exported = 5_000 if args.quick else 50_000
+    steady = steady_state(exported, 1_000)
+    print(f"steady-state hourly poll ({exported} exported, 1000 waiting): {steady['billbee']} Billbee calls, "
+          f"{steady['sevdesk']} sevDesk calls, {steady['seconds']:.1f} s, peak {steady['peak']:.1f} MiB "
+          f"(target: a handful of calls and seconds); {steady['calls']}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of this process: {peak_mb:.0f} MiB")
     return 0

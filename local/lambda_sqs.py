@@ -28,9 +28,10 @@ class FakeContext:
     aws_request_id: str = "local"
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:local"
+    remaining_ms: int = 120_000  # the function's timeout (template.yaml: ExportFunction 120 s, PollFunction 600 s)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 120_000
+        return self.remaining_ms
 
 
 def queue_arn(queue_url: str) -> str:

@@ -187,6 +187,9 @@ class LocalRun:
         if poll.get("status") not in (None, "OK"):
             print(f"the poll {poll.get('status')}: {poll.get('error')}")
         print("orders: " + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none exported"))
+        print(f"progress: {report['progress']['text']}")
+        if not report["progress"]["listingComplete"]:
+            print("  the listing stopped at the poll's time budget; the next hourly run continues where it stopped")
         for order in report["orders"]:
             if order["state"] not in ("EXPORTED",):
                 detail = order["reason"] or order["lastError"] or ""

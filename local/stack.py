@@ -41,6 +41,7 @@ BATCH_SIZE = 5  # template: ExportFunction SQS event BatchSize
 WORKERS = 2  # template: ScalingConfig MaximumConcurrency
 RETRY_VISIBILITY_SECONDS = 1  # a failed record is visible again after this (720 s on AWS; shortened locally)
 MAX_DRAIN_SECONDS = 600
+POLL_TIMEOUT_MS = 600_000  # template: PollFunction Timeout
 _ENV_LOCK = threading.Lock()
 
 
@@ -224,10 +225,12 @@ class LocalStack:
         settings = ConnectionSettings.model_validate(self.connection_body(body))
         return save_connection(self.runtime, settings)
 
-    def poll(self) -> dict[str, Any]:
+    def poll(self, *, remaining_ms: int = POLL_TIMEOUT_MS) -> dict[str, Any]:
+        """One invocation of the PollFunction; ``remaining_ms``: the time Lambda says it has left (its budget is a
+        share of that; 0 makes the poll stop after its first page of orders)."""
         event = json.loads((EVENTS / "poll_schedule.json").read_text())
         self.invocations["poll"] += 1
-        return dict(self.poll_app.handler(event, FakeContext("PollFunction")))
+        return dict(self.poll_app.handler(event, FakeContext("PollFunction", remaining_ms=remaining_ms)))
 
     def run_once(self) -> dict[str, Any]:
         result = self.poll()
@@ -357,10 +360,14 @@ class LocalStack:
         counts: dict[str, int] = {}
         for record in records:
             counts[record.state.value] = counts.get(record.state.value, 0) + 1
+        from connector.pipeline.progress import read_progress
+
+        progress = read_progress(self.runtime.store, connection_id)
         return {
             "connection": {"connectionId": connection_id, "status": status.state, "reason": status.reason},
             "poll": poll_result,
             "counts": counts,
+            "progress": {**progress.as_dict(), "text": progress.sentence()},
             "orders": [
                 {
                     "orderId": r.order_id,

@@ -503,7 +503,7 @@ class BillbeeSandbox(SandboxServer):
         if min_id is not None:
             predicates.append(lambda order: int(order["BillBeeOrderId"]) >= min_id)
         selected = [self._orders[key] for key in sorted(self._orders) if all(p(self._orders[key]) for p in predicates)]
-        return _paged([self._render_order(order) for order in selected], page, page_size)
+        return _paged(selected, page, page_size, render=self._render_order)
 
     def _get_order(self, request: Request) -> Response:
         _int(request, "articleTitleSource", 0, low=0, high=3)
@@ -572,8 +572,8 @@ class BillbeeSandbox(SandboxServer):
             if has_invoice(order) and all(predicate(order) for predicate in predicates)
         ]
         selected.sort(key=_by_invoice_date)
-        invoices = []
-        for order in selected:
+
+        def render(order: dict[str, Any]) -> dict[str, Any]:
             try:
                 invoice = invoice_for(order, totals=self.invoice_totals)
             except (ValueError, TypeError, ArithmeticError):
@@ -585,8 +585,9 @@ class BillbeeSandbox(SandboxServer):
             if not include_positions:
                 invoice["Positions"] = None
                 invoice["AdditionalFees"] = None
-            invoices.append(invoice)
-        return _paged(invoices, page, page_size, with_paging=self.paging)
+            return invoice
+
+        return _paged(selected, page, page_size, with_paging=self.paging, render=render)
 
     def _add_tags(self, request: Request) -> Response:
         """[S]: "When a tag is already attached, it is ignored. Tags are not case sensitive." (pitfall #19)."""
@@ -865,11 +866,16 @@ def _ok(data: Any) -> Response:
     )
 
 
-def _paged(items: list[Any], page: int, page_size: int, *, with_paging: bool = True) -> Response:
+def _paged(items: list[Any], page: int, page_size: int, *, with_paging: bool = True,
+           render: Callable[[Any], Any] | None = None) -> Response:
     """ApiPagedResult<T>: ``Paging`` first, as in [EX ithoc]; an empty result has TotalPages 0. Without
-    ``with_paging`` the envelope has no ``Paging`` (php-sdk invoice fixture) and only the page's items say more."""
+    ``with_paging`` the envelope has no ``Paging`` (php-sdk invoice fixture) and only the page's items say more.
+    ``render``: applied to the page's items only (a backfill's 50,000 orders are not rendered for every page)."""
     total = len(items)
     start = (page - 1) * page_size
+    if render is not None:
+        items = [render(item) for item in items[start: start + page_size]]
+        start = 0
     paging = {"Page": page, "TotalPages": math.ceil(total / page_size), "TotalRows": total, "PageSize": page_size}
     body: dict[str, Any] = {"Paging": paging} if with_paging else {}
     body.update(

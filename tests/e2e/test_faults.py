@@ -286,7 +286,11 @@ def test_429_storms_on_both_apis_are_waited_out_for_retry_after_and_nothing_is_w
     assert len(answered) == len(FEW)
 
 
-def test_a_retry_after_longer_than_a_function_should_wait_goes_back_to_the_queue_and_recovers(world: World) -> None:
+def test_a_retry_after_longer_than_a_function_should_wait_goes_back_to_the_queue_and_recovers(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One container: with two, the repeat customer's orders may meet at the contact claim and one of them waits,
+    # which is a third (correct, but here unwanted) item failure.
+    monkeypatch.setattr(world.lambdas, "containers", world.lambdas.containers[:1])
     world.fault("sevdesk", "save_voucher", "429", times=2, retry_after=600)
     world.poll()
     delivery = world.deliver()
@@ -469,19 +473,23 @@ def test_a_poll_overlapping_another_poll_and_its_exports_queues_nothing_twice(
     assert world.requests("sevdesk", "save_voucher") == len(FEW)
 
 
-def test_a_poll_that_fails_half_way_through_its_pages_stores_nothing_and_the_next_poll_exports_all(
+def test_a_poll_that_fails_half_way_through_its_pages_keeps_its_place_and_the_next_poll_continues_there(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connector.billbee.client import BillbeeClient
-
-    assert BillbeeClient.list_orders.__kwdefaults__ is not None
-    monkeypatch.setitem(BillbeeClient.list_orders.__kwdefaults__, "page_size", 2)  # six orders, three pages
+    runtime = world.stack.runtime
+    monkeypatch.setattr(runtime, "config", dataclasses.replace(runtime.config, billbee_page_size=2))  # three pages
     world.fault("billbee", "list_orders", "503", times=4, after=1)  # page 2 fails on every retry
     summary = world.poll()
     assert summary["status"] == "FAILED" and "list_orders" in summary["error"]
-    assert world.stack.records(CID) == []
+    first = {r.order_id for r in world.stack.records(CID)}
+    assert first == {o["BillBeeOrderId"] for o in FEW[:2]}  # page 1 was stored and queued before page 2 failed
+    listing = runtime.store.get_listing(CID)
+    assert listing is not None and listing["pages"] == 1 and listing["min_id"] == max(first) + 1
+    world.stack.billbee.exchanges.clear()
     world.hourly()
     assert_all_exported(world, world.books())
+    asked = [dict(e.query) for e in world.stack.billbee.exchanges if e.operation == "list_orders"]
+    assert asked[0].get("minimumBillBeeOrderId") == str(max(first) + 1)  # from where it stopped, not the start
 
 
 @pytest.mark.parametrize("where", ["listing", "storing", "queueing"])

@@ -117,6 +117,8 @@ def test_the_poll_handler_returns_one_summary_per_connection_and_queues_the_invo
                 "unreadable": 0,
                 "problems": [],
                 "creditNotesPending": 0,
+                "complete": True,
+                "listing": None,
             }
         ]
     }

@@ -9,7 +9,7 @@ import pytest
 from support import connection_settings
 
 from connector.billbee.models import Order
-from connector.pipeline.decisions import NO_INVOICE, Act, failed_attempt, listed_order, unlisted_order
+from connector.pipeline.decisions import LEFT_FILTERS, NO_INVOICE, Act, failed_attempt, listed_order, unlisted_order
 from connector.pipeline.filters import filter_mismatch, why_left_out
 from connector.settings.model import ConnectionSettings
 from connector.store.records import ExportState as S
@@ -28,12 +28,14 @@ LISTED = [
     # needs a person: unchanged data would fail the same way; changed data is tried again
     (S.NEEDS_ATTENTION, True, False, False, True, 1, Act.UNCHANGED, False),
     (S.NEEDS_ATTENTION, True, True, False, True, 1, Act.QUEUE, True),
-    # waiting for an invoice
-    (S.SKIPPED, False, False, False, True, 0, Act.SKIP, True),
+    # waiting for an invoice: unchanged, it costs no write; changed or newly without one, it is written
+    (S.SKIPPED, False, False, False, True, 0, Act.UNCHANGED, False),
+    (S.SKIPPED, False, True, False, True, 0, Act.SKIP, True),
     (S.SKIPPED, True, True, False, True, 0, Act.QUEUE, True),
     (S.PENDING, False, True, False, True, 0, Act.SKIP, True),
-    # queued a moment ago (its message is on the way) or long ago (lost)
-    (S.PENDING, True, False, False, False, 0, Act.UNCHANGED, True),
+    # queued a moment ago (its message is on the way: written only if its data changed) or long ago (lost)
+    (S.PENDING, True, False, False, False, 0, Act.UNCHANGED, False),
+    (S.PENDING, True, True, False, False, 0, Act.UNCHANGED, True),
     (S.PENDING, True, False, False, True, 0, Act.QUEUE, True),
     # failed: again while it has attempts, else a person looks (unless the data changed)
     (S.FAILED, True, False, False, True, 3, Act.QUEUE, True),
@@ -46,8 +48,10 @@ LISTED = [
 def test_what_the_poll_does_with_a_listed_order(
     state: S | None, invoice: bool, changed: bool, expired: bool, due: bool, attempts: int, act: Act, write: bool
 ) -> None:
+    # A SKIPPED record waiting for its invoice says so already (its reason).
     step = listed_order(state, has_invoice=invoice, changed=changed, lease_expired=expired, enqueue_due=due,
-                        attempts=attempts, max_attempts=8, last_error="boom")
+                        attempts=attempts, max_attempts=8, last_error="boom",
+                        reason=NO_INVOICE if state is S.SKIPPED else None)
     assert (step.act, step.write) == (act, write)
     if act is Act.SKIP:
         assert step.reason == NO_INVOICE
@@ -65,6 +69,12 @@ def test_an_open_order_no_longer_listed(origin: str, attempts: int, voucher: str
     assert step.act is act
     if voucher:
         assert step.reason is not None and voucher in step.reason
+
+
+def test_a_skipped_order_listed_with_another_reason_is_written_with_the_new_one() -> None:
+    step = listed_order(S.SKIPPED, has_invoice=False, changed=False, lease_expired=False, enqueue_due=True,
+                        attempts=0, max_attempts=8, reason=LEFT_FILTERS)
+    assert (step.act, step.write, step.reason) == (Act.SKIP, True, NO_INVOICE)
 
 
 @pytest.mark.parametrize("origin", ["poll", "manual", "retry"])

@@ -30,6 +30,10 @@ class Config:
     # nothing. 15 minutes outlast any request a web server still works on after the client gave up.
     unknown_settle_seconds: float = 900.0
     unknown_min_searches: int = 3
+    # The poll lists this many orders per page (Billbee's maximum; smaller only in tests) and stops a connection's
+    # listing after this many pages per invocation (0: only the time budget stops it), continuing the next time.
+    billbee_page_size: int = 250
+    poll_max_pages: int = 0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -51,4 +55,6 @@ class Config:
             unknown_recheck_seconds=float(env.get("UNKNOWN_RECHECK_SECONDS") or 60),
             unknown_settle_seconds=float(env.get("UNKNOWN_SETTLE_SECONDS") or 900),
             unknown_min_searches=int(env.get("UNKNOWN_MIN_SEARCHES") or 3),
+            billbee_page_size=min(250, max(1, int(env.get("BILLBEE_PAGE_SIZE") or 250))),
+            poll_max_pages=max(0, int(env.get("POLL_MAX_PAGES") or 0)),
         )

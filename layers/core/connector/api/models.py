@@ -138,12 +138,29 @@ class LastPoll(_Answer):
     summary: dict[str, Any]
 
 
+class ExportProgress(_Answer):
+    """Where the exports stand and, during a backfill, when they will be done (pipeline/progress.py)."""
+
+    listing_complete: bool = Field(description="false while a listing of the orders continues over several polls")
+    orders_listed: int | None = Field(description="orders the unfinished listing has listed so far")
+    orders_left_to_list: int | None = Field(description="at most this many more (Billbee's pages left x page size)")
+    queued: int = Field(description="PENDING and EXPORTING")
+    exported: int
+    waiting: int = Field(description="SKIPPED (no invoice yet, no longer wanted) and NEEDS_ATTENTION")
+    failed: int = Field(description="FAILED: retried by the queue and the next poll")
+    exports_per_hour: float | None = Field(description="measured over the last hour; null: fewer than two exports")
+    estimated_seconds_left: int | None = Field(description="queued, failed and left to list at the measured rate")
+    done: bool = Field(description="listing complete and nothing queued or failed")
+    text: str = Field(description="the same in one sentence")
+
+
 class ConnectionView(_Answer):
     connection: PublicSettings
     credentials: MaskedCredentials = Field(description="stored in Secrets Manager; never returned")
     status: ConnectionStatusView
     last_poll: LastPoll | None = Field(description="the last hourly poll, a failed one included (status, error)")
     counts: dict[str, int] = Field(description="export records per state; NEEDS_ATTENTION ones need a person")
+    progress: ExportProgress
 
 
 class ConnectionSummary(_Answer):

@@ -201,6 +201,7 @@ class BillbeeClient:
         tag: str | None = None,
         exclude_tags: bool = False,
         modified_after: datetime | None = None,
+        minimum_order_id: int | None = None,
         page: int = 1,
         page_size: int = PAGE_SIZE,
     ) -> Page[Order]:
@@ -211,6 +212,9 @@ class BillbeeClient:
             params.append(("minOrderDate", _format_datetime(min_order_date)))
         if modified_after is not None:
             params.append(("modifiedAtMin", _format_datetime(modified_after)))
+        if minimum_order_id is not None:
+            # "As ids are in sequence, this can be used to get only orders, not already imported" [CS SDK]
+            params.append(("minimumBillBeeOrderId", minimum_order_id))
         params += indexed("shopId", shop_ids)
         params += indexed("orderStateId", state_ids)
         if tag:

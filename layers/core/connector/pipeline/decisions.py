@@ -38,12 +38,15 @@ def listed_order(
     max_attempts: int,
     last_error: str | None = None,
     excluded: str | None = None,
+    reason: str | None = None,
 ) -> PollStep:
     """What the poll does with an order Billbee lists for the connection, given its record's state (None: none).
 
     ``changed``: the order's data differs from the record's; ``enqueue_due``: the record has waited long enough
     since it was last queued (a lost message); ``lease_expired``: an EXPORTING record's worker died; ``excluded``:
-    why the connection's settings leave this kind of order to a person (a credit note with ``creditNotes: off``)."""
+    why the connection's settings leave this kind of order to a person (a credit note with ``creditNotes: off``);
+    ``reason``: the record's own. An order that waits unchanged (for its invoice, or in the queue) costs no write:
+    the hourly poll's writes follow what changed, not how many orders wait (issue 12)."""
     if state is None:
         if excluded is not None:
             return PollStep(Act.SKIP, True, excluded)
@@ -54,12 +57,13 @@ def listed_order(
         return PollStep(Act.QUEUE if lease_expired else Act.UNCHANGED, False)
     if state is ExportState.NEEDS_ATTENTION and not changed:
         return PollStep(Act.UNCHANGED, False)  # a bookkeeper must act; unchanged data would fail the same way
-    if excluded is not None:
-        return PollStep(Act.SKIP, True, excluded)
-    if not has_invoice:
-        return PollStep(Act.SKIP, True, NO_INVOICE)
+    skip = excluded if excluded is not None else None if has_invoice else NO_INVOICE
+    if skip is not None:
+        if state is ExportState.SKIPPED and reason == skip and not changed:
+            return PollStep(Act.UNCHANGED, False)  # still waiting, and it says so already
+        return PollStep(Act.SKIP, True, skip)
     if state is ExportState.PENDING and not enqueue_due:
-        return PollStep(Act.UNCHANGED, True)
+        return PollStep(Act.UNCHANGED, changed)
     if state is ExportState.FAILED and attempts >= max_attempts and not changed:
         return PollStep(Act.GIVE_UP, True, f"gave up after {attempts} attempts; last error: {last_error}")
     return PollStep(Act.QUEUE, True)

@@ -3,20 +3,26 @@
 Order of work per connection (architecture.md §1, §5):
 1. check the credentials (sevDesk token and bookkeeping version, Billbee access); a broken connection is marked
    ERROR and skipped, the others go on;
-2. list every page of ``GET /orders`` (start date, states, shops, ``tag=<export tag>&excludeTags=true``) and collect
-   the ids first - tagging while paging would shift the pages;
-3. fetch the invoice positions of new candidates from ``GET /orders/invoices`` (VAT rate of shipping and fees);
-4. write or refresh one record per order (conditional writes) and decide whether it needs an export;
-5. send one SQS message per order to export (batches of 10).
+2. list ``GET /orders`` (start date, states, shops, ``tag=<export tag>&excludeTags=true``) page by page, by
+   ``minimumBillBeeOrderId`` from the last order seen, so tagging while listing shifts nothing; for each page, read
+   its records in one batch, fetch the invoice positions of the orders that need them from ``GET /orders/invoices``
+   (VAT rate of shipping and fees), write or refresh one record per order that changed, and queue one SQS message
+   per order to export (batches of 10), so exports start while the listing goes on;
+3. a listing that reaches its time budget stops after a page and keeps its place (``LISTING``): the next poll
+   continues there, so a year of history is listed over as many runs as it takes and every run finishes;
+4. once a listing is complete: open records whose orders left the filters, credit notes from the invoice list, and
+   exported orders cancelled since.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.billbee.invoices import InvoiceIndex, printed_number_matches
+from connector.billbee.invoices import InvoiceIndex, is_invoice, printed_number_matches
 from connector.billbee.models import InvoiceDetails, Order
 from connector.billbee.problems import UnreadableOrder, order_fields
 from connector.bookkeeping.voucher import is_credit_note
@@ -26,6 +32,7 @@ from connector.pipeline.connection import BROKEN, check_sevdesk_account, mark_br
 from connector.pipeline.credit_notes import order_of_invoice, storno_order
 from connector.pipeline.decisions import Act, listed_order, unlisted_order
 from connector.pipeline.filters import filter_mismatch
+from connector.pipeline.progress import listing_left
 from connector.pipeline.queue import enqueue_exports
 from connector.pipeline.runtime import ConnectionClients, Runtime
 from connector.settings.model import ConnectionSettings, CreditNotes
@@ -35,6 +42,10 @@ from connector.store.records import ExportState, OrderRecord, data_hash
 DONE_OR_BUSY = (ExportState.EXPORTED, ExportState.EXPORTING, ExportState.HANDLED)
 REQUEUE_AFTER = timedelta(minutes=15)  # a PENDING order whose message got lost is queued again
 CREDIT_NOTE_OVERLAP = timedelta(hours=6)  # credit notes are looked for back to the last poll minus this
+INVOICE_MARGIN = timedelta(hours=3)  # around a page's invoice times: Billbee's naive times may be read in UTC
+# The last page's invoice read also serves the credit notes when it reaches back at most this much further; a longer
+# look-back is read on its own, keeping credit notes only, so no list of a year's invoices is ever held.
+COVER_REACH = timedelta(days=2)
 CANCELLED = 8  # Billbee's order state "Storniert"
 CREDIT_NOTES_OFF = "credit notes are booked by hand (the connection's setting sevdesk.creditNotes is off)"
 
@@ -51,6 +62,8 @@ class PollSummary:
     unreadable: int = 0  # orders Billbee sent that the connector cannot read (each has its own record)
     problems: list[str] = field(default_factory=list)  # unreadable orders without a usable id, named here
     credit_notes_pending: int = 0  # credit notes whose order could not be looked up: the next poll looks back again
+    complete: bool = True  # False: the listing stopped at its budget and continues in the next poll
+    listing: dict[str, Any] | None = None  # an unfinished listing's progress (orders and pages so far)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +77,8 @@ class PollSummary:
             "unreadable": self.unreadable,
             "problems": self.problems,
             "creditNotesPending": self.credit_notes_pending,
+            "complete": self.complete,
+            "listing": self.listing,
         }
 
 
@@ -88,49 +103,135 @@ def unreadable_filter_mismatch(raw: Any, settings: ConnectionSettings) -> bool:
     return False
 
 
-def list_candidates(clients: ConnectionClients, settings: ConnectionSettings) -> Candidates:
+@dataclass
+class PageCandidates:
+    orders: list[Order]  # readable orders the connection's filters keep
+    unreadable: list[UnreadableOrder]
+    left_out: dict[str, int]  # orders Billbee sent that the connector's own filters dropped, by filter
+
+
+def page_candidates(
+    items: list[Order], unreadable: list[UnreadableOrder], settings: ConnectionSettings
+) -> PageCandidates:
+    """One page's candidates: Billbee's filters are applied again on this side (an unbound array parameter, manual
+    orders, the start date's zone must never cost a wrong export)."""
+    kept: list[Order] = []
+    left_out: dict[str, int] = {}
+    for order in items:
+        mismatch = filter_mismatch(order, settings)
+        if mismatch is None:
+            kept.append(order)
+        else:
+            left_out[mismatch.split(",")[0]] = left_out.get(mismatch.split(",")[0], 0) + 1
+    bad = [b for b in unreadable if not unreadable_filter_mismatch(b.raw, settings)]
+    return PageCandidates(kept, bad, left_out)
+
+
+def order_query(settings: ConnectionSettings) -> dict[str, Any]:
+    """The filters of the candidates' listing. Manual orders have no shop, and a shopId filter would drop them
+    (billbee-api.md §10.7, unverified): when they are wanted, the listing has no shop filter and it is applied
+    here."""
     general = settings.general
-    # Manual orders have no shop, and a shopId filter would drop them (billbee-api.md §10.7, unverified): when they
-    # are wanted, list without the shop filter and apply it here.
     shop_filter = general.shop_ids if general.shop_ids and not general.include_manual_orders else None
+    return {"min_order_date": general.start_date, "shop_ids": shop_filter, "state_ids": general.order_state_ids,
+            "tag": settings.export_tag, "exclude_tags": True}
+
+
+def list_candidates(clients: ConnectionClients, settings: ConnectionSettings) -> Candidates:
+    """Every candidate at once (the preflight's view; the poll lists page by page, ``Poller._list``)."""
     raw_orders: dict[int, dict[str, Any]] = {}
     unreadable: dict[int | str, UnreadableOrder] = {}
     left_out: dict[str, int] = {}
-    for page in clients.billbee.iter_order_pages(
-        min_order_date=general.start_date,
-        shop_ids=shop_filter,
-        state_ids=general.order_state_ids,
-        tag=settings.export_tag,
-        exclude_tags=True,
-    ):
-        for order in page.items:
-            mismatch = filter_mismatch(order, settings)
-            if mismatch is None:
-                raw_orders[order.bill_bee_order_id] = order.model_dump(mode="json", by_alias=True)
-            else:
-                left_out[mismatch.split(",")[0]] = left_out.get(mismatch.split(",")[0], 0) + 1
-        for bad in page.unreadable:
-            if not unreadable_filter_mismatch(bad.raw, settings):
-                unreadable[bad.order_id if bad.order_id is not None else f"page{page.page}-{len(unreadable)}"] = bad
+    for page in clients.billbee.iter_order_pages(**order_query(settings)):
+        found = page_candidates(page.items, page.unreadable, settings)
+        for order in found.orders:
+            raw_orders[order.bill_bee_order_id] = order.model_dump(mode="json", by_alias=True)
+        for bad in found.unreadable:
+            unreadable[bad.order_id if bad.order_id is not None else f"page{page.page}-{len(unreadable)}"] = bad
+        for name, count in found.left_out.items():
+            left_out[name] = left_out.get(name, 0) + count
     if left_out:
-        # Billbee returned orders its own filters should have dropped (the array form not bound, manual orders,
-        # the start date's zone): the connector's filters hold either way; logged so the reading is known.
         logger.info("orders left out by the connector's own filters", extra={"left_out": left_out})
     return Candidates(list(raw_orders.values()), list(unreadable.values()))
+
+
+@dataclass
+class Listing:
+    """Where a listing of the candidates stands, kept in the table between polls (``LISTING``).
+
+    Billbee's ids are "in sequence" [CS SDK], so each next page is asked for with ``minimumBillBeeOrderId`` above
+    the highest id seen, page 1: orders that leave the list meanwhile (tagged by their export) shift nothing. Whether
+    Billbee sorts a page by id is undocumented: a page that is not ascending, or that holds ids below the minimum,
+    switches the listing to plain page numbers of the query it stopped in (``mode``), logged as the reading met."""
+
+    filters: str  # the connection's filters this listing was started for
+    started_at: str
+    min_id: int | None = None
+    page: int = 1
+    mode: str = "ascending"  # or "pages"
+    listed: int = 0
+    pages: int = 0
+    queued: int = 0
+    pages_left: int | None = None  # Billbee's TotalPages of the query the last page came from, minus that page
+    page_size: int | None = None
+
+    @classmethod
+    def resume(cls, item: dict[str, Any] | None, filters: str, now: str) -> tuple[Listing, bool]:
+        """The stored listing if it was started for these filters, else a new one; True if new."""
+        if item is not None and item.get("filters") == filters:
+            return cls(**item), False
+        return cls(filters=filters, started_at=now), True
+
+    def advance(self, ids: list[int], total_pages: int | None = None, page_size: int | None = None) -> None:
+        self.pages += 1
+        self.listed += len(ids)
+        self.page_size = page_size
+        self.pages_left = None if total_pages is None else max(0, total_pages - self.page)
+        if self.mode == "ascending" and ids and ids == sorted(ids) and (self.min_id is None or ids[0] >= self.min_id):
+            self.min_id, self.page = ids[-1] + 1, 1
+            return
+        if self.mode == "ascending" and ids:
+            logger.warning("Billbee's order page is not in ascending id order; continuing by page numbers",
+                           extra={"minimumBillBeeOrderId": self.min_id, "page": self.page})
+            self.mode = "pages"
+        self.page += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"filters": self.filters, "started_at": self.started_at, "min_id": self.min_id, "page": self.page,
+                "mode": self.mode, "listed": self.listed, "pages": self.pages, "queued": self.queued,
+                "pages_left": self.pages_left, "page_size": self.page_size}
+
+    def progress(self) -> dict[str, Any]:
+        return {"startedAt": self.started_at, "ordersListed": self.listed, "pages": self.pages,
+                "ordersQueued": self.queued, "ordersLeftToList": listing_left(self.as_dict())}
+
+
+def filters_key(settings: ConnectionSettings) -> str:
+    query = order_query(settings)
+    return json.dumps({**query, "min_order_date": str(query["min_order_date"]),
+                       "manual": settings.general.include_manual_orders,
+                       "shops": settings.general.shop_ids}, sort_keys=True)
 
 
 class Poller:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        # The invoice list the last page of a listing read, open-ended from a point: the credit notes' read too.
+        self._covering: tuple[datetime, InvoiceIndex] | None = None
 
-    def poll_all(self) -> list[PollSummary]:
+    def poll_all(self, deadline: float | None = None) -> list[PollSummary]:
+        """Every enabled connection; ``deadline`` (``time.monotonic()``): when the poll should be done. Each connection
+        gets an equal share of what is left when its turn comes, so one connection's backfill never takes another's
+        hourly run; a connection that finishes early leaves its time to the next."""
         summaries = []
-        for stored in self.runtime.store.list_connections():
-            if not stored.settings.enabled:
-                continue
+        connections = [c for c in self.runtime.store.list_connections() if c.settings.enabled]
+        for index, stored in enumerate(connections):
+            share = None
+            if deadline is not None:
+                share = time.monotonic() + max(0.0, deadline - time.monotonic()) / (len(connections) - index)
             try:
-                summary = self.poll_connection(stored)
+                summary = self.poll_connection(stored, share)
             except Exception as exc:  # one connection failing never stops another
                 logger.exception("poll failed", extra={"connection": stored.settings.connection_id})
                 summary = PollSummary(
@@ -147,39 +248,103 @@ class Poller:
         except Exception:  # noqa: BLE001 - the outcome is in the log and the metric even when this write fails
             logger.exception("poll outcome not stored", extra={"connection": summary.connection_id})
 
-    def poll_connection(self, stored: StoredConnection) -> PollSummary:
+    def poll_connection(self, stored: StoredConnection, deadline: float | None = None) -> PollSummary:
         settings = stored.settings
-        summary = PollSummary(settings.connection_id)
+        connection_id = settings.connection_id
+        summary = PollSummary(connection_id)
         try:
             credentials = self.runtime.secrets.get(stored.secret_id)
-            clients = self.runtime.clients_for(settings.connection_id, credentials)
+            clients = self.runtime.clients_for(connection_id, credentials)
             clients.checked_version = None  # re-check each hour: the account may have changed
             check_sevdesk_account(clients)
-            listed = list_candidates(clients, settings)
+            listing, fresh = Listing.resume(self.store.get_listing(connection_id), filters_key(settings),
+                                            self.store.clock())
+            self._covering = None
+            seen = self._list(clients, settings, listing, summary, deadline)
         except BROKEN as exc:
             summary.status, summary.error = "ERROR", mark_broken(self.runtime, stored, exc)
             return summary
         except ApiError as exc:
+            # What was listed so far is stored and queued; the next poll continues from where this one stopped.
             summary.status, summary.error = "FAILED", str(exc)
-            logger.error("poll could not list orders", extra={"connection": settings.connection_id, "error": str(exc)})
+            logger.error("poll could not list orders", extra={"connection": connection_id, "error": str(exc)})
             return summary
-        self.store.set_connection_status(settings.connection_id, "OK", None)
-        candidates = listed.orders
-        summary.listed = len(candidates) + len(listed.unreadable)
-        self._set_aside(settings, listed.unreadable, summary)
-
-        # Each candidate's record is read once and handed on (invoice check, upsert, marking it queued).
-        records = {
-            int(raw["BillBeeOrderId"]): self.store.get_order(settings.connection_id, int(raw["BillBeeOrderId"]))
-            for raw in candidates
-        }
-        invoices, index = self._invoice_details(clients, settings, candidates, records)
-        for raw, invoice in self._credit_notes(clients, settings, index, records, invoices, summary):
-            candidates.append(raw)
-            invoices[int(raw["BillBeeOrderId"])] = invoice
+        self.store.set_connection_status(connection_id, "OK", None)
+        if not summary.complete:
+            summary.listing = listing.progress()
+            logger.info("poll stopped at its budget; the next one continues the listing",
+                        extra={**summary.as_dict()})
+            return summary
+        self.store.set_listing(connection_id, None)
         to_queue: list[int] = []
-        for raw in candidates:
-            order_id = int(raw["BillBeeOrderId"])
+        if fresh:
+            # The whole listing ran in this poll, so ``seen`` is every order Billbee lists for the connection.
+            self._reconcile_missing(settings, seen, to_queue)
+        self._credit_note_pass(clients, settings, summary, to_queue)
+        enqueue_exports(self.runtime, connection_id, to_queue, reason="poll")
+        summary.queued += len(to_queue)
+        self._cancelled_after_export(clients, settings, summary)
+        logger.info("poll finished", extra=summary.as_dict())
+        return summary
+
+    def _list(
+        self,
+        clients: ConnectionClients,
+        settings: ConnectionSettings,
+        listing: Listing,
+        summary: PollSummary,
+        deadline: float | None,
+    ) -> set[int]:
+        """List, store and queue page by page from where ``listing`` stands, until the last page or the budget
+        (time, or ``POLL_MAX_PAGES``); the place is stored after each page. Returns the ids listed in this call."""
+        config = self.runtime.config
+        query = order_query(settings)
+        seen: set[int] = set()
+        pages = 0
+        while True:
+            page = clients.billbee.list_orders(**query, minimum_order_id=listing.min_id, page=listing.page,
+                                               page_size=config.billbee_page_size)
+            found = page_candidates(page.items, page.unreadable, settings)
+            if found.left_out:
+                logger.info("orders left out by the connector's own filters", extra={"left_out": found.left_out})
+            self._set_aside(settings, found.unreadable, summary)
+            # The last page's invoice list also serves the credit notes (one read: Billbee throttles the list to one
+            # a minute per page and minInvoiceDate).
+            queued = self._take_page(clients, settings, found.orders, summary,
+                                     cover=self._credit_since(settings) if page.is_last else None)
+            enqueue_exports(self.runtime, settings.connection_id, queued, reason="poll", mark=False)
+            summary.queued += len(queued)
+            summary.listed += len(found.orders) + len(found.unreadable)
+            ids = [o.bill_bee_order_id for o in page.items] + [b.order_id for b in page.unreadable
+                                                               if b.order_id is not None]
+            seen.update(ids)
+            listing.queued += len(queued)
+            listing.advance([o.bill_bee_order_id for o in page.items], page.total_pages, page.page_size)
+            pages += 1
+            if page.is_last or not page.items and not page.unreadable:
+                return seen
+            self.store.set_listing(settings.connection_id, listing.as_dict())
+            if (deadline is not None and time.monotonic() >= deadline) or (
+                    config.poll_max_pages and pages >= config.poll_max_pages):
+                summary.complete = False
+                return seen
+
+    def _take_page(
+        self,
+        clients: ConnectionClients,
+        settings: ConnectionSettings,
+        orders: list[Order],
+        summary: PollSummary,
+        cover: datetime | None = None,
+    ) -> list[int]:
+        """One page's candidates: their records in one batch read, the invoice positions of those that need them,
+        then each record created or refreshed where something changed. Returns the ids to queue."""
+        records = self.store.get_orders(settings.connection_id, [o.bill_bee_order_id for o in orders])
+        invoices = self._invoice_details(clients, orders, records, cover)
+        to_queue: list[int] = []
+        for order in orders:
+            order_id = order.bill_bee_order_id
+            raw = order.model_dump(mode="json", by_alias=True)
             decision = self._upsert(settings, raw, invoices.get(order_id), records, order_id)
             if decision == "queue":
                 to_queue.append(order_id)
@@ -187,14 +352,7 @@ class Poller:
                 summary.skipped += 1
             else:
                 summary.unchanged += 1
-        still_listed = {int(r["BillBeeOrderId"]) for r in candidates}
-        still_listed |= {bad.order_id for bad in listed.unreadable if bad.order_id is not None}
-        self._reconcile_missing(settings, still_listed, to_queue)
-        enqueue_exports(self.runtime, settings.connection_id, to_queue, reason="poll", records=records)
-        summary.queued = len(to_queue)
-        self._cancelled_after_export(clients, settings, summary)
-        logger.info("poll finished", extra=summary.as_dict())
-        return summary
+        return to_queue
 
     def _set_aside(self, settings: ConnectionSettings, unreadable: list[UnreadableOrder], summary: PollSummary) -> None:
         """Each order the models cannot read gets its own NEEDS_ATTENTION record naming the problem; the others go
@@ -231,34 +389,43 @@ class Poller:
     def _invoice_details(
         self,
         clients: ConnectionClients,
-        settings: ConnectionSettings,
-        candidates: list[dict[str, Any]],
+        orders: list[Order],
         records: dict[int, OrderRecord | None],
-    ) -> tuple[dict[int, dict[str, Any]], InvoiceIndex]:
-        """Invoice positions (with the VAT rate of shipping) for candidates whose record lacks them, and the invoice
-        list itself: it also holds the credit notes issued since the last poll (``_credit_notes``). One list, read
-        from the oldest invoice a candidate needs or the last poll (minus six hours), whichever is older."""
+        cover: datetime | None = None,
+    ) -> dict[int, dict[str, Any]]:
+        """Invoice positions (with the VAT rate of shipping) for a page's orders whose record lacks them, from the
+        invoice list around their invoice dates (a page of orders listed by id spans days, not the whole history).
+        ``cover``: read from there on, open-ended, and keep the list for the credit notes (``_credit_note_pass``).
+
+        The window is the invoices' own times widened by ``INVOICE_MARGIN``, not whole days: Billbee allows one read
+        a minute per page and ``minInvoiceDate``, and consecutive pages of a busy day would otherwise ask alike."""
         wanted: list[Order] = []
-        for raw in candidates:
-            order = Order.model_validate(raw)
+        for order in orders:
             if not order.has_invoice or order.invoice_date is None:
                 continue
             record = records.get(order.bill_bee_order_id)
             if record is None or record.invoice is None or record.state in (ExportState.SKIPPED,):
                 wanted.append(order)
-        last_ok = self.store.last_ok_poll(settings.connection_id)
-        start = datetime.combine(settings.general.start_date, datetime.min.time())
-        since = start if last_ok is None else max(start, _naive(last_ok) - CREDIT_NOTE_OVERLAP)
-        if wanted:
-            oldest = min(o.invoice_date for o in wanted if o.invoice_date is not None)
-            since = min(since, oldest.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1))
+        dates = [o.invoice_date for o in wanted if o.invoice_date is not None]
+        reach_from = min(dates) - INVOICE_MARGIN if dates else _naive(self.store.clock())
+        if cover is not None and cover < reach_from - COVER_REACH:
+            cover = None  # a long look-back (a first backfill's) is streamed by the credit-note pass instead
+        if not wanted and cover is None:
+            return {}
+        since = min(dates) - INVOICE_MARGIN if dates else cover
+        until = max(dates) + INVOICE_MARGIN if dates else None
+        if cover is not None:
+            since, until = min(since or cover, cover), None
+        assert since is not None
         try:
-            index = InvoiceIndex(clients.billbee.iter_invoices(since))
+            index = InvoiceIndex(clients.billbee.iter_invoices(since.replace(microsecond=0), until))
         except ApiError as exc:
             # Without positions an order can still be booked when all its lines share one rate (voucher.py); the
-            # export also looks its invoice up once more. Credit notes wait for the next poll.
+            # export also looks its invoice up once more.
             logger.warning("invoice list unavailable", extra={"error": str(exc)})
-            return {}, InvoiceIndex([])
+            return {}
+        if cover is not None:
+            self._covering = (since, index)
         details: dict[int, dict[str, Any]] = {}
         ways: dict[str, int] = {}
         for order in wanted:
@@ -266,16 +433,47 @@ class Poller:
             ways[how] = ways.get(how, 0) + 1
             if found is not None:
                 details[order.bill_bee_order_id] = found.model_dump(mode="json", by_alias=True)
-        logger.info("invoice-list items matched", extra={"matched": ways})
-        return details, index
+        if wanted:
+            logger.info("invoice-list items matched", extra={"matched": ways})
+        return details
+
+    def _credit_since(self, settings: ConnectionSettings) -> datetime:
+        """From when credit notes are looked for: the last complete poll minus six hours, never before the start."""
+        last_ok = self.store.last_ok_poll(settings.connection_id)
+        start = datetime.combine(settings.general.start_date, datetime.min.time())
+        return start if last_ok is None else max(start, _naive(last_ok) - CREDIT_NOTE_OVERLAP)
+
+    def _credit_note_pass(
+        self, clients: ConnectionClients, settings: ConnectionSettings, summary: PollSummary, to_queue: list[int]
+    ) -> None:
+        """Credit notes issued since the last complete poll (minus six hours) whose Storno order the listing did not
+        bring: their state is outside the filter (docs/settings.md, "Credit notes"). Read from the invoice list (the
+        one the last page read, when it reaches back far enough); one that cannot be read keeps the window open
+        (``credit_notes_pending``)."""
+        since = self._credit_since(settings)
+        if self._covering is not None and self._covering[0] <= since:
+            index = self._covering[1]
+        else:
+            try:
+                index = InvoiceIndex(i for i in clients.billbee.iter_invoices(since) if not is_invoice(i))
+            except ApiError as exc:
+                logger.warning("invoice list unavailable; credit notes wait for the next poll",
+                               extra={"error": str(exc)})
+                summary.credit_notes_pending += 1
+                return
+        for raw, invoice in self._credit_notes(clients, settings, index, summary):
+            order_id = int(raw["BillBeeOrderId"])
+            decision = self._upsert(settings, raw, invoice, {order_id: None}, order_id)
+            if decision == "queue":
+                to_queue.append(order_id)
+            elif decision == "skipped":
+                summary.skipped += 1
 
     def _credit_notes(
         self,
         clients: ConnectionClients,
         settings: ConnectionSettings,
         index: InvoiceIndex,
-        records: dict[int, OrderRecord | None],
-        invoices: dict[int, dict[str, Any]],
         summary: PollSummary,
     ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Credit notes (Stornorechnungen, Gutschriften) issued since the last poll whose orders the order list did
@@ -287,14 +485,12 @@ class Poller:
         (``credit_notes_pending``), so the next poll searches back to it again: none is lost."""
         connection_id = settings.connection_id
         start = settings.general.start_date
-        listed = {record.invoice_number for record in records.values() if record is not None}
-        listed |= {str(i.get("InvoiceNumber")) for i in invoices.values() if i.get("InvoiceNumber")}
         wanted: list[tuple[InvoiceDetails, Order | None]] = []
         for item in index.credit_notes():
             if item.invoice_date is not None and item.invoice_date.date() < start:
                 continue
-            if item.invoice_number in listed or self.store.credit_note_order(connection_id, item.invoice_number):
-                continue  # a candidate already, or taken by an earlier poll
+            if self.store.credit_note_order(connection_id, item.invoice_number):
+                continue  # taken already: listed with the candidates, or by an earlier poll
             try:
                 wanted.append((item, order_of_invoice(clients.billbee, item)))
             except ApiError as exc:
@@ -320,11 +516,10 @@ class Poller:
             if order is None:
                 summary.problems.append(f"credit note {item.invoice_number}: Billbee shows no order for it")
                 continue
-            if order.bill_bee_order_id in records or self.store.get_order(connection_id, order.bill_bee_order_id):
+            if self.store.get_order(connection_id, order.bill_bee_order_id):
                 continue
             if filter_mismatch(order, settings, credit_note=True) is not None:
                 continue
-            records[order.bill_bee_order_id] = None
             found.append((order.model_dump(mode="json", by_alias=True), item.model_dump(mode="json", by_alias=True)))
         return found
 
@@ -407,6 +602,7 @@ class Poller:
                 connection_id=connection_id,
                 order_id=order.bill_bee_order_id,
                 state=ExportState.PENDING if first.act is Act.QUEUE else ExportState.SKIPPED,
+                enqueued_at=self.store.clock() if first.act is Act.QUEUE else None,  # queued right after this write
                 order=raw,
                 invoice=invoice,
                 # The voucher's duplicate key is Billbee's printed string (fixed once; the export fixes it from
@@ -430,6 +626,7 @@ class Poller:
             lease_expired=record.state is ExportState.EXPORTING and record.lease_until < self.store.epoch(),
             enqueue_due=self._enqueue_due(record), attempts=record.attempts,
             max_attempts=self.runtime.config.max_attempts, last_error=record.last_error, excluded=excluded,
+            reason=record.reason,
         )
         if step.write:
             record.order = raw
@@ -444,6 +641,7 @@ class Poller:
             record.state, record.reason = ExportState.NEEDS_ATTENTION, step.reason
         elif step.act is Act.QUEUE and step.write:
             record.state, record.reason = ExportState.PENDING, None
+            record.enqueued_at = self.store.clock()  # queued right after this write
         if step.write and not self._save_quietly(record):
             return "unchanged"  # someone else changed it meanwhile; they carry on
         return {Act.QUEUE: "queue", Act.SKIP: "skipped"}.get(step.act, "unchanged")

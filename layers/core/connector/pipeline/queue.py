@@ -19,11 +19,14 @@ def enqueue_exports(
     *,
     reason: str,
     records: dict[int, OrderRecord | None] | None = None,
+    mark: bool = True,
 ) -> None:
     """Send one message per order, then mark the PENDING ones as queued (``records``: copies already read).
 
     A message that could not be sent is not lost: its record stays PENDING without ``enqueuedAt``, and the next poll
-    queues it again."""
+    queues it again. ``mark=False``: the caller wrote ``enqueuedAt`` with the record already (the poll, one write
+    per order instead of two); a message that could not be sent is then queued again once that is
+    ``REQUEUE_AFTER`` old."""
     store = runtime.store
     now = store.clock()
     for start in range(0, len(order_ids), SQS_BATCH):
@@ -42,7 +45,7 @@ def enqueue_exports(
         if failed:
             logger.error("some export messages were not queued", extra={"failed": response.get("Failed")})
         for index, order_id in enumerate(batch):
-            if index in failed:
+            if index in failed or not mark:
                 continue
             record = (records or {}).get(order_id) or store.get_order(connection_id, order_id)
             if record is not None and record.state is ExportState.PENDING:

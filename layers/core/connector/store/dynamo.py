@@ -20,7 +20,7 @@ import binascii
 import json
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +32,8 @@ from connector.settings.model import ConnectionSettings
 from connector.store.records import CLAIMABLE, ExportState, OrderRecord, Steps
 
 GSI = "GSI1"
+BATCH_GET = 100  # DynamoDB's limit of keys per BatchGetItem
+BATCH_RETRIES = 8
 CONNECTIONS_PK = "CONNECTIONS"
 # DynamoDB items hold at most 400 KB. The order and invoice JSON of a record is compressed above this size (an order
 # with a thousand lines is ~300 KB of JSON, ~30 KB compressed); fields the connector does not use are not stored.
@@ -174,7 +176,7 @@ class Store:
         return connections
 
     def delete_connection(self, connection_id: str) -> None:
-        for sk in ("SETTINGS", "STATUS", "CURSOR"):
+        for sk in ("SETTINGS", "STATUS", "CURSOR", "LISTING"):
             self.table.delete_item(Key={"PK": conn_pk(connection_id), "SK": sk})
 
     def get_connection_status(self, connection_id: str) -> ConnectionStatus:
@@ -194,7 +196,9 @@ class Store:
         """The last poll's outcome; ``okAt``: when a poll last finished, which the next one looks back from."""
         previous = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "CURSOR"}).get("Item") or {}
         # A poll that could not look up a credit note's order keeps the window open for the next one.
-        complete = summary.get("status") == "OK" and not summary.get("creditNotesPending")
+        # So does one that stopped its listing at its budget: the credit notes are looked for once it is complete.
+        complete = (summary.get("status") == "OK" and summary.get("complete", True)
+                    and not summary.get("creditNotesPending"))
         ok_at = polled_at if complete else previous.get("okAt")
         item = {"PK": conn_pk(connection_id), "SK": "CURSOR", "polledAt": polled_at, "summary": json.dumps(summary)}
         if ok_at:
@@ -209,7 +213,46 @@ class Store:
         item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "CURSOR"}).get("Item") or {}
         return None if item.get("okAt") is None else str(item["okAt"])
 
+    def get_listing(self, connection_id: str) -> dict[str, Any] | None:
+        """Where an unfinished listing of the connection's orders stands (the poll continues it next time)."""
+        item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "LISTING"}, ConsistentRead=True).get(
+            "Item"
+        )
+        return None if item is None or not item.get("listing") else dict(json.loads(item["listing"]))
+
+    def set_listing(self, connection_id: str, listing: dict[str, Any] | None) -> None:
+        """None: the listing is complete (a put, not a delete: the poll may only write, never delete, items)."""
+        item = {"PK": conn_pk(connection_id), "SK": "LISTING", "updatedAt": self.clock()}
+        if listing is not None:
+            item["listing"] = json.dumps(listing)
+        self.table.put_item(Item=item)
+
     # -- order records -------------------------------------------------------------------------------------------
+    def get_orders(self, connection_id: str, order_ids: Iterable[int]) -> dict[int, OrderRecord | None]:
+        """Many records at once (``BatchGetItem``, 100 keys a request, strongly consistent); None where none is."""
+        wanted = list(dict.fromkeys(order_ids))
+        found: dict[int, OrderRecord | None] = dict.fromkeys(wanted)
+        client = self.table.meta.client
+        name = self.table.name
+        for start in range(0, len(wanted), BATCH_GET):
+            request: dict[str, Any] = {name: {
+                # The table resource's client takes and gives plain values (boto3 injects the (de)serialiser).
+                "Keys": [{"PK": conn_pk(connection_id), "SK": order_sk(i)} for i in wanted[start:start + BATCH_GET]],
+                "ConsistentRead": True,
+            }}
+            for attempt in range(BATCH_RETRIES):
+                answer = client.batch_get_item(RequestItems=request)
+                for raw in answer.get("Responses", {}).get(name, []):
+                    record = self._record(raw)
+                    found[record.order_id] = record
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))  # DynamoDB's advice for unprocessed keys: back off
+            else:
+                raise RuntimeError(f"DynamoDB left keys unprocessed after {BATCH_RETRIES} tries")
+        return found
+
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
         item = self.table.get_item(
             Key={"PK": conn_pk(connection_id), "SK": order_sk(order_id)}, ConsistentRead=True
@@ -316,6 +359,22 @@ class Store:
             if total:
                 counts[state.value] = total
         return counts
+
+    def exported_since(self, connection_id: str, since: str) -> tuple[int, str | None]:
+        """How many records became EXPORTED at or after ``since`` (an ISO time like ``clock()``'s) and the time of the
+        oldest of them: the state index's sort key starts with the record's last change (a COUNT, never a scan)."""
+        condition = Key("GSI1PK").eq(_state_pk(connection_id, ExportState.EXPORTED)) & Key("GSI1SK").gte(since)
+        oldest = self.table.query(IndexName=GSI, KeyConditionExpression=condition, Limit=1).get("Items", [])
+        if not oldest:
+            return 0, None
+        kwargs: dict[str, Any] = {"IndexName": GSI, "Select": "COUNT", "KeyConditionExpression": condition}
+        total = 0
+        while True:
+            page = self.table.query(**kwargs)
+            total += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return total, str(oldest[0]["GSI1SK"]).split("#", 1)[0]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def all_by_state(self, connection_id: str, state: ExportState) -> list[OrderRecord]:
         records: list[OrderRecord] = []

@@ -14,6 +14,7 @@ from connector.api.models import (
     ConnectionSummary,
     ConnectionView,
     DeletedConnection,
+    ExportProgress,
     LastPoll,
     MaskedCredentials,
     Problem,
@@ -23,6 +24,7 @@ from connector.api.models import (
 )
 from connector.api.problems import JSON, ApiProblem, responses
 from connector.errors import ApiError
+from connector.pipeline.progress import read_progress
 from connector.pipeline.setup import SetupError, save_connection
 from connector.secrets import CredentialsUnavailable
 
@@ -103,12 +105,14 @@ def connections_router(ctx: ApiContext) -> APIGatewayHttpRouter:  # noqa: C901 -
     def get_connection(connection_id: ConnectionIdPath) -> Response[ConnectionView]:
         stored = ctx.connection(connection_id)
         cursor = ctx.runtime.store.get_cursor(connection_id)
+        progress = read_progress(ctx.runtime.store, connection_id)
         view = ConnectionView(
             connection=PublicSettings.model_validate(stored.settings.public_dict()),
             credentials=MaskedCredentials(),
             status=ctx.status(stored),
             last_poll=LastPoll.model_validate(cursor) if cursor else None,
             counts=ctx.runtime.store.count_by_state(connection_id),
+            progress=ExportProgress.model_validate({**progress.as_dict(), "text": progress.sentence()}),
         )
         return Response(200, content_type=JSON, body=view)
 
