@@ -665,9 +665,12 @@ class Poller:
         queued = set(to_queue)
         now = self.store.epoch()
         for state in (ExportState.PENDING, ExportState.FAILED, ExportState.EXPORTING):
-            for record in self.store.all_by_state(settings.connection_id, state):
-                if record.order_id in listed or record.order_id in queued:
-                    continue
+            # Only the records of orders not listed are read (in batches): after a listing that is nearly all of none.
+            unlisted = [i for i in self.store.ids_by_state(settings.connection_id, state)
+                        if i not in listed and i not in queued]
+            for record in self.store.get_orders(settings.connection_id, unlisted).values():
+                if record is None or record.state is not state:
+                    continue  # moved on since the index was read
                 step = unlisted_order(record.origin, attempts=record.attempts,
                                       max_attempts=self.runtime.config.max_attempts,
                                       voucher_id=record.steps.voucher_id, tagged=record.steps.tagged,

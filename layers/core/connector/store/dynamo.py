@@ -324,13 +324,25 @@ class Store:
         if start_key:
             kwargs["ExclusiveStartKey"] = start_key
         page = self.table.query(**kwargs)
-        records = []
-        for item in page.get("Items", []):
-            # GSI reads are eventually consistent: re-read and drop records that have moved on.
-            record = self.get_order(connection_id, int(item["orderId"]))
-            if record is not None and record.state is state:
-                records.append(record)
+        # GSI reads are eventually consistent: re-read (one batch) and drop records that have moved on.
+        fresh = self.get_orders(connection_id, [int(item["orderId"]) for item in page.get("Items", [])])
+        records = [r for r in fresh.values() if r is not None and r.state is state]
         return records, page.get("LastEvaluatedKey")
+
+    def ids_by_state(self, connection_id: str, state: ExportState) -> list[int]:
+        """The order ids the state index holds for a state (eventually consistent: re-read what you act on)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": GSI,
+            "KeyConditionExpression": Key("GSI1PK").eq(_state_pk(connection_id, state)),
+            "ProjectionExpression": "orderId",
+        }
+        ids: list[int] = []
+        while True:
+            page = self.table.query(**kwargs)
+            ids += [int(item["orderId"]) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def page_by_state(
         self, connection_id: str, state: ExportState, *, limit: int, page_token: str | None
