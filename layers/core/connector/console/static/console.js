@@ -1,0 +1,604 @@
+// The web console: one static page that calls the connector's JSON API with the bearer token the user typed.
+// Safety rules (docs/console.md): the token lives in sessionStorage only (this tab), is sent as the Authorization
+// header and nowhere else; every value from Billbee, sevDesk or the API is written with textContent (the el()
+// helper below), never parsed as HTML; the Content-Security-Policy forbids inline script.
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "connector.apiToken";
+  const LANG_KEY = "connector.lang";
+  const STATES = ["NEEDS_ATTENTION", "FAILED", "PENDING", "EXPORTING", "EXPORTED", "SKIPPED", "HANDLED"];
+  const RETRYABLE = ["FAILED", "NEEDS_ATTENTION"];
+  const MAX_IDS_PER_REQUEST = 500;
+  const MAX_RESENDS = 40;
+  // sevDesk's web app shows a voucher at this address (taken from the app's own links; not part of the API).
+  const SEVDESK_VOUCHER_URL = "https://my.sevdesk.de/fi/detail/type/VOU/id/";
+
+  let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "de";
+  let renderSerial = 0;
+
+  // -- texts -----------------------------------------------------------------------------------------------------
+  function t(key, values) {
+    const texts = window.CONSOLE_TEXTS[lang] || window.CONSOLE_TEXTS.de;
+    let text = texts[key] !== undefined ? texts[key] : (window.CONSOLE_TEXTS.de[key] || key);
+    if (values) {
+      text = text.replace(/\{(\w+)\}/g, (whole, name) => (values[name] === undefined ? whole : String(values[name])));
+    }
+    return text;
+  }
+
+  // -- DOM: elements from text only ------------------------------------------------------------------------------
+  // el("td", {class: "x"}, "text", childNode, ...): strings become text nodes, so data is never read as HTML.
+  function el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name.startsWith("on")) {
+        node.addEventListener(name.slice(2), value);
+      } else if (name === "text") {
+        node.textContent = String(value);
+      } else {
+        node.setAttribute(name, value === true ? "" : String(value));
+      }
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+    return node;
+  }
+
+  function app() {
+    return document.getElementById("app");
+  }
+
+  function say(message, kind) {
+    const status = document.getElementById("status");
+    status.className = kind || "";
+    status.textContent = message || "";
+  }
+
+  function errorBox(message) {
+    return el("p", {class: "error", role: "alert"}, message);
+  }
+
+  function formatTime(value) {
+    if (!value) return t("none");
+    const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+    if (isNaN(date.getTime())) return String(value);
+    return date.toLocaleString(lang === "de" ? "de-DE" : "en-GB");
+  }
+
+  // -- the API ---------------------------------------------------------------------------------------------------
+  class ApiFailure extends Error {
+    constructor(status, body, message) {
+      super(message);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  function token() {
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  async function api(method, path, body) {
+    const headers = {"Authorization": "Bearer " + token(), "Accept": "application/json"};
+    const init = {method: method, headers: headers, cache: "no-store", credentials: "omit", redirect: "error"};
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (exc) {
+      throw new ApiFailure(0, null, t("errorNetwork", {detail: exc.message}));
+    }
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch (exc) {
+      answer = null;
+    }
+    if (response.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showLogin(t("loginWrong"));
+      throw new ApiFailure(401, answer, t("loginWrong"));
+    }
+    if (!response.ok) {
+      const detail = answer && answer.error ? answer.error : response.statusText;
+      throw new ApiFailure(response.status, answer, t("errorApi", {status: response.status, detail: detail}));
+    }
+    return answer;
+  }
+
+  function connectionPath(connectionId) {
+    return "/connections/" + encodeURIComponent(connectionId);
+  }
+
+  // -- login -----------------------------------------------------------------------------------------------------
+  function showLogin(message) {
+    document.getElementById("logout").hidden = true;
+    clear(document.getElementById("crumbs"));
+    const input = el("input", {id: "token", type: "password", name: "token", autocomplete: "off", required: true,
+                               spellcheck: "false", "aria-describedby": "login-help"});
+    const problem = el("p", {id: "login-problem", class: "error", role: "alert"}, message || "");
+    if (!message) problem.hidden = true;
+    const form = el("form", {id: "login", class: "card narrow", onsubmit: async (event) => {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!value) {
+        problem.hidden = false;
+        problem.textContent = t("loginEmpty");
+        return;
+      }
+      sessionStorage.setItem(TOKEN_KEY, value);
+      input.value = "";
+      try {
+        await api("GET", "/connections");
+      } catch (exc) {
+        if (exc.status !== 401) {
+          problem.hidden = false;
+          problem.textContent = exc.message;
+        }
+        return;
+      }
+      if (!location.hash || location.hash === "#/login") location.hash = "#/";
+      render();
+    }},
+      el("h1", {}, t("loginTitle")),
+      el("p", {id: "login-help"}, t("loginHelp")),
+      el("p", {class: "hint"}, t("loginWhere")),
+      problem,
+      el("label", {for: "token"}, t("tokenLabel")),
+      input,
+      el("button", {type: "submit", id: "login-button"}, t("loginButton")));
+    clear(app()).append(form);
+    input.focus();
+  }
+
+  // -- navigation ------------------------------------------------------------------------------------------------
+  function crumbs(connectionId, active) {
+    const nav = clear(document.getElementById("crumbs"));
+    const items = [el("a", {href: "#/"}, t("connections"))];
+    if (connectionId) {
+      const base = "#/c/" + encodeURIComponent(connectionId);
+      for (const [key, target] of [["tabOrders", "/orders"], ["tabExport", "/export"], ["tabSettings", "/settings"],
+                                   ["tabWhy", "/why"]]) {
+        items.push(el("a", {href: base + target, "aria-current": key === active ? "page" : null,
+                            "data-tab": target.slice(1)}, t(key)));
+      }
+    }
+    nav.append(...items);
+  }
+
+  function parseRoute() {
+    const parts = location.hash.replace(/^#\/?/, "").split("/").filter((p) => p !== "").map(decodeURIComponent);
+    if (parts[0] !== "c" || parts.length < 2) return {page: "connections"};
+    const route = {connectionId: parts[1], page: parts[2] || "orders"};
+    if (route.page === "orders") route.state = parts[3] || null;
+    if (route.page === "order") route.orderId = parts[3];
+    if (route.page === "why") route.orderId = parts[3] || null;
+    return route;
+  }
+
+  async function render() {
+    const serial = ++renderSerial;
+    applyLanguage();
+    if (!token()) {
+      showLogin();
+      return;
+    }
+    document.getElementById("logout").hidden = false;
+    say("");
+    const route = parseRoute();
+    const page = {connections: connectionsPage, orders: ordersPage, order: orderPage, export: exportPage,
+                  settings: settingsPage, why: whyPage}[route.page] || connectionsPage;
+    const container = el("section", {class: "page", "data-page": route.page});
+    container.append(el("p", {class: "loading"}, t("loading")));
+    clear(app()).append(container);
+    try {
+      await page(route, container, () => serial === renderSerial);
+    } catch (exc) {
+      if (exc instanceof ApiFailure && exc.status === 401) return;
+      if (serial !== renderSerial) return;
+      clear(container).append(errorBox(exc.message));
+    }
+  }
+
+  // -- page 1: connections ---------------------------------------------------------------------------------------
+  function statusCell(status) {
+    const ok = status.state === "OK";
+    return el("td", {class: "status"},
+      el("span", {class: ok ? "badge ok" : "badge bad", "data-state": status.state}, t("status" + status.state)),
+      !ok && status.reason ? el("span", {class: "reason"}, " " + status.reason) : null,
+      status.since ? el("span", {class: "since"}, " (" + t("since", {time: formatTime(status.since)}) + ")") : null);
+  }
+
+  function pollText(lastPoll) {
+    if (!lastPoll) return t("never");
+    const summary = lastPoll.summary || {};
+    const when = formatTime(lastPoll.polledAt);
+    if (summary.error) return when + ": " + t("pollError", {error: summary.error});
+    return when + ": " + t("pollSummary", {status: summary.status || "OK", listed: summary.listed || 0,
+                                           queued: summary.queued || 0, skipped: summary.skipped || 0});
+  }
+
+  function countsList(connectionId, counts) {
+    const list = el("ul", {class: "counts"});
+    for (const state of STATES) {
+      const count = counts[state] || 0;
+      if (!count) continue;
+      list.append(el("li", {},
+        el("a", {href: "#/c/" + encodeURIComponent(connectionId) + "/orders/" + state, "data-count": state},
+          t("state_" + state) + ": " + count)));
+    }
+    if (!list.firstChild) list.append(el("li", {}, t("noOrders")));
+    return list;
+  }
+
+  async function connectionsPage(route, container, current) {
+    crumbs(null, null);
+    const listed = await api("GET", "/connections");
+    const details = await Promise.all(listed.connections.map(
+      (c) => api("GET", connectionPath(c.connectionId)).catch((exc) => ({failure: exc.message}))));
+    if (!current()) return;
+    clear(container).append(el("h1", {}, t("connections")));
+    if (!listed.connections.length) {
+      container.append(el("p", {class: "empty"}, t("noConnections")));
+      return;
+    }
+    const body = el("tbody");
+    listed.connections.forEach((summary, index) => {
+      const detail = details[index];
+      const link = "#/c/" + encodeURIComponent(summary.connectionId) + "/orders";
+      body.append(el("tr", {"data-connection": summary.connectionId},
+        el("td", {}, el("a", {href: link}, summary.name)),
+        el("td", {}, el("code", {}, summary.connectionId)),
+        el("td", {}, summary.enabled ? t("yes") : t("no")),
+        statusCell(summary.status),
+        el("td", {class: "poll"}, detail.failure ? detail.failure : pollText(detail.lastPoll)),
+        el("td", {}, detail.failure ? t("none") : countsList(summary.connectionId, detail.counts || {}))));
+    });
+    container.append(el("table", {class: "connections"},
+      el("thead", {}, el("tr", {}, ["colName", "colId", "colEnabled", "colStatus", "colLastPoll", "colCounts"]
+        .map((key) => el("th", {scope: "col"}, t(key))))),
+      body));
+  }
+
+  // -- page 2: orders --------------------------------------------------------------------------------------------
+  function orderLink(connectionId, orderId) {
+    return "#/c/" + encodeURIComponent(connectionId) + "/order/" + encodeURIComponent(orderId);
+  }
+
+  function orderRow(connectionId, order) {
+    return el("tr", {"data-order": order.orderId},
+      el("td", {}, el("a", {href: orderLink(connectionId, order.orderId)}, String(order.orderId))),
+      el("td", {}, order.invoiceNumber || t("none")),
+      el("td", {}, order.voucherId || t("none")),
+      el("td", {}, String(order.attempts)),
+      el("td", {class: "reason"}, order.reason || order.lastError || t("none")),
+      el("td", {}, formatTime(order.updatedAt)));
+  }
+
+  async function ordersPage(route, container, current) {
+    const connectionId = route.connectionId;
+    crumbs(connectionId, "tabOrders");
+    const view = await api("GET", connectionPath(connectionId));
+    if (!current()) return;
+    const counts = view.counts || {};
+    const state = route.state && STATES.includes(route.state) ? route.state
+      : (STATES.find((s) => counts[s]) || "EXPORTED");
+    clear(container).append(el("h1", {}, view.connection.name, " · ", t("tabOrders")));
+    const tabs = el("nav", {class: "states", "aria-label": t("fieldState")});
+    for (const name of STATES) {
+      tabs.append(el("a", {href: "#/c/" + encodeURIComponent(connectionId) + "/orders/" + name,
+                           "aria-current": name === state ? "page" : null, "data-state": name},
+        t("state_" + name) + " (" + (counts[name] || 0) + ")"));
+    }
+    const search = el("input", {id: "search", type: "search", autocomplete: "off"});
+    const message = el("p", {class: "hint", id: "search-message", role: "status"});
+    const body = el("tbody");
+    const more = el("button", {type: "button", id: "more", hidden: true}, t("more"));
+    const table = el("table", {class: "orders", "data-state": state},
+      el("thead", {}, el("tr", {}, ["colOrder", "colInvoice", "colVoucher", "colAttempts", "colReason", "colUpdated"]
+        .map((key) => el("th", {scope: "col"}, t(key))))),
+      body);
+    const loaded = [];
+    let next = null;
+
+    function show() {
+      const query = search.value.trim().toLowerCase();
+      clear(body);
+      const rows = loaded.filter((o) => !query || String(o.orderId).includes(query)
+        || String(o.invoiceNumber || "").toLowerCase().includes(query));
+      rows.forEach((o) => body.append(orderRow(connectionId, o)));
+      message.textContent = !loaded.length ? t("noOrders") : (rows.length ? "" : t("searchNone", {query: query}));
+      more.hidden = !next;
+    }
+
+    async function load() {
+      let path = connectionPath(connectionId) + "/orders?limit=200&state=" + encodeURIComponent(state);
+      if (next) path += "&next=" + encodeURIComponent(next);
+      const page = await api("GET", path);
+      loaded.push(...page.orders);
+      next = page.next;
+      show();
+    }
+
+    const form = el("form", {class: "search", role: "search", onsubmit: async (event) => {
+      event.preventDefault();
+      show();
+      const query = search.value.trim();
+      // An order id not on the loaded pages (or in another state): ask for its record directly.
+      if (/^\d{1,19}$/.test(query) && !body.firstChild) {
+        try {
+          const record = await api("GET", connectionPath(connectionId) + "/orders/" + query);
+          location.hash = orderLink(connectionId, record.orderId);
+        } catch (exc) {
+          if (exc.status !== 404) message.textContent = exc.message;
+        }
+      }
+    }},
+      el("label", {for: "search"}, t("searchLabel")), search, el("button", {type: "submit"}, t("searchButton")));
+    search.addEventListener("input", show);
+    more.addEventListener("click", () => load().catch((exc) => { message.textContent = exc.message; }));
+    container.append(tabs, form, message, table, more);
+    await load();
+  }
+
+  function field(dl, key, ...value) {
+    dl.append(el("dt", {}, t(key)), el("dd", {"data-field": key}, ...value));
+  }
+
+  function stepsList(order) {
+    const bookings = Object.keys(order.bookings || {});
+    const steps = [
+      ["stepContact", order.contactId ? t("done") + " (" + order.contactId + ")" : t("notYet")],
+      ["stepFile", order.fileName ? t("done") + " (" + order.fileName + ")" : t("notYet")],
+      ["stepVoucher", order.voucherId ? t("done") + " (" + order.voucherId + ")" : t("notYet")],
+      ["stepBookings", bookings.length ? t("done") + " (" + bookings.length + ")" : t("notYet")],
+      ["stepTag", order.tagged ? t("done") : (order.setTag ? t("notYet") : t("notWanted"))],
+    ];
+    return el("ol", {class: "steps"}, steps.map(([key, value]) => el("li", {}, t(key) + ": " + value)));
+  }
+
+  function bookingsList(bookings) {
+    const keys = Object.keys(bookings || {});
+    if (!keys.length) return t("none");
+    return el("ul", {}, keys.map((key) => {
+      const b = bookings[key] || {};
+      const parts = [key];
+      if (b.amount !== undefined) parts.push(String(b.amount));
+      if (b.checkAccountId !== undefined) parts.push("#" + b.checkAccountId);
+      if (b.account !== undefined) parts.push("#" + b.account);
+      return el("li", {}, parts.join(" · "));
+    }));
+  }
+
+  async function orderPage(route, container, current) {
+    const connectionId = route.connectionId;
+    crumbs(connectionId, "tabOrders");
+    const path = connectionPath(connectionId) + "/orders/" + encodeURIComponent(route.orderId);
+    const order = await api("GET", path);
+    if (!current()) return;
+    clear(container);
+    const dl = el("dl", {class: "record"});
+    field(dl, "fieldState", el("span", {class: "badge state", "data-state": order.state}, t("state_" + order.state)));
+    field(dl, "fieldInvoice", order.invoiceNumber || t("none"));
+    field(dl, "fieldVoucher", order.voucherId
+      ? el("a", {href: SEVDESK_VOUCHER_URL + encodeURIComponent(order.voucherId), target: "_blank",
+                 rel: "noopener noreferrer"}, t("voucherLink", {id: order.voucherId}))
+      : t("none"));
+    if (order.reason) field(dl, "fieldReason", order.reason);
+    if (order.lastError) field(dl, "fieldLastError", order.lastError);
+    field(dl, "fieldAttempts", String(order.attempts));
+    field(dl, "fieldBookings", bookingsList(order.bookings));
+    if (order.notes && order.notes.length) field(dl, "fieldNotes", el("ul", {}, order.notes.map((n) => el("li", {}, n))));
+    field(dl, "fieldOrigin", order.origin);
+    if (order.handled) {
+      field(dl, "fieldHandled", [order.handled.by, order.handled.at, order.handled.note].filter(Boolean).join(" · "));
+    }
+    field(dl, "fieldCreated", formatTime(order.createdAt));
+    field(dl, "fieldUpdated", formatTime(order.updatedAt));
+    container.append(el("h1", {}, t("orderTitle", {id: order.orderId})), dl,
+      el("h2", {}, t("steps")), stepsList(order));
+    if (RETRYABLE.includes(order.state)) {
+      const outcome = el("p", {id: "retry-outcome", role: "status"});
+      const button = el("button", {type: "button", id: "retry", onclick: async () => {
+        button.disabled = true;
+        try {
+          await api("POST", path + "/retry");
+          outcome.className = "ok";
+          outcome.textContent = t("retryDone");
+          button.hidden = true;
+        } catch (exc) {
+          outcome.className = "error";
+          outcome.textContent = exc.message;
+          button.disabled = false;
+        }
+      }}, t("retry"));
+      container.append(el("div", {class: "actions"}, button, el("span", {class: "hint"}, " " + t("retryHelp"))),
+        outcome);
+    }
+    container.append(el("p", {}, el("a", {href: "#/c/" + encodeURIComponent(connectionId) + "/orders/" + order.state},
+      t("backToList"))));
+  }
+
+  // -- page 3: manual export -------------------------------------------------------------------------------------
+  function parseIds(text) {
+    const words = text.split(/[\s,;]+/).filter((w) => w !== "");
+    const bad = words.filter((w) => !/^\d{1,19}$/.test(w) || w.replace(/^0+/, "") === "");
+    const ids = [...new Set(words.filter((w) => !bad.includes(w)).map((w) => w.replace(/^0+/, "")))];
+    return {ids: ids, bad: bad};
+  }
+
+  async function exportPage(route, container, current) {
+    const connectionId = route.connectionId;
+    crumbs(connectionId, "tabExport");
+    if (!current()) return;
+    const ids = el("textarea", {id: "export-ids", rows: 6, spellcheck: "false", "aria-describedby": "export-help"});
+    const setTag = el("input", {type: "checkbox", id: "export-set-tag", checked: true});
+    const onlyUntagged = el("input", {type: "checkbox", id: "export-only-untagged"});
+    const problem = el("p", {class: "error", role: "alert", id: "export-problem", hidden: true});
+    const progress = el("p", {role: "status", id: "export-progress"});
+    const results = el("div", {id: "export-results"});
+    const button = el("button", {type: "submit", id: "export-button"}, t("exportButton"));
+    const form = el("form", {class: "card", id: "export-form", onsubmit: async (event) => {
+      event.preventDefault();
+      problem.hidden = true;
+      const parsed = parseIds(ids.value);
+      if (parsed.bad.length || !parsed.ids.length) {
+        problem.hidden = false;
+        problem.textContent = parsed.bad.length ? t("exportBadIds", {ids: parsed.bad.join(", ")}) : t("exportNoIds");
+        return;
+      }
+      button.disabled = true;
+      clear(results);
+      try {
+        const outcomes = await runExport(connectionId, parsed.ids, setTag.checked, onlyUntagged.checked, progress);
+        progress.textContent = "";
+        results.append(outcomeTable(connectionId, parsed.ids, outcomes));
+      } catch (exc) {
+        progress.textContent = "";
+        problem.hidden = false;
+        problem.textContent = exc.message;
+      } finally {
+        button.disabled = false;
+      }
+    }},
+      el("p", {id: "export-help"}, t("exportHelp")),
+      el("label", {for: "export-ids"}, t("exportIds")), ids,
+      el("div", {class: "check"}, setTag, el("label", {for: "export-set-tag"}, t("exportSetTag"))),
+      el("div", {class: "check"}, onlyUntagged, el("label", {for: "export-only-untagged"}, t("exportOnlyUntagged"))),
+      problem, button);
+    clear(container).append(el("h1", {}, t("exportTitle")), form, progress, results);
+  }
+
+  // The API checks orders for a limited time per request and lists the rest in `resend`: send those again (with a
+  // bound, so a connector that never gets further cannot keep the page busy forever).
+  async function runExport(connectionId, ids, setTag, onlyUntagged, progress) {
+    const outcomes = new Map();
+    let pending = ids.map(Number);
+    for (let round = 0; pending.length && round < MAX_RESENDS; round++) {
+      const batch = pending.slice(0, MAX_IDS_PER_REQUEST);
+      const answer = await api("POST", connectionPath(connectionId) + "/exports",
+                               {orderIds: batch, setTag: setTag, onlyUntagged: onlyUntagged});
+      for (const outcome of answer.orders) {
+        if (outcome.outcome !== "notChecked" || !outcomes.has(outcome.orderId)) outcomes.set(outcome.orderId, outcome);
+      }
+      const resend = new Set(answer.resend);
+      pending = [...batch.filter((id) => resend.has(id)), ...pending.slice(MAX_IDS_PER_REQUEST)];
+      const checked = [...outcomes.values()].filter((o) => o.outcome !== "notChecked").length;
+      progress.textContent = t("exportRunning", {done: checked, total: ids.length});
+    }
+    return outcomes;
+  }
+
+  function outcomeTable(connectionId, ids, outcomes) {
+    const body = el("tbody");
+    for (const id of ids) {
+      const outcome = outcomes.get(Number(id));
+      if (!outcome) continue;
+      body.append(el("tr", {"data-order": outcome.orderId, "data-outcome": outcome.outcome},
+        el("td", {}, el("a", {href: orderLink(connectionId, outcome.orderId)}, String(outcome.orderId))),
+        el("td", {}, t("outcome_" + outcome.outcome)),
+        el("td", {class: "reason"}, outcome.detail || t("none")),
+        el("td", {}, outcome.voucherId || t("none"))));
+    }
+    return el("section", {},
+      el("h2", {}, t("exportResult")),
+      el("table", {class: "outcomes"},
+        el("thead", {}, el("tr", {}, ["colOrder", "colOutcome", "colDetail", "colVoucher"]
+          .map((key) => el("th", {scope: "col"}, t(key))))),
+        body));
+  }
+
+  // -- page 4: settings (follows) --------------------------------------------------------------------------------
+  async function settingsPage(route, container, current) {
+    crumbs(route.connectionId, "tabSettings");
+    if (!current()) return;
+    clear(container).append(el("h1", {}, t("settingsTitle")), el("p", {class: "empty"}, t("settingsSoon")));
+  }
+
+  // -- page 5: why was this order not exported? ------------------------------------------------------------------
+  async function whyPage(route, container, current) {
+    const connectionId = route.connectionId;
+    crumbs(connectionId, "tabWhy");
+    if (!current()) return;
+    const input = el("input", {id: "why-order", type: "text", inputmode: "numeric", autocomplete: "off",
+                               value: route.orderId || ""});
+    const problem = el("p", {class: "error", role: "alert", id: "why-problem", hidden: true});
+    const answer = el("div", {id: "why-answer"});
+    const form = el("form", {class: "card", id: "why-form", onsubmit: (event) => {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!/^\d{1,19}$/.test(value)) {
+        problem.hidden = false;
+        problem.textContent = t("invalidId");
+        return;
+      }
+      location.hash = "#/c/" + encodeURIComponent(connectionId) + "/why/" + value;
+    }},
+      el("p", {}, t("whyHelp")),
+      el("label", {for: "why-order"}, t("whyLabel")), input,
+      el("button", {type: "submit", id: "why-button"}, t("whyButton")), problem);
+    clear(container).append(el("h1", {}, t("whyTitle")), form, answer);
+    if (!route.orderId) return;
+    const explained = await api("GET", connectionPath(connectionId) + "/orders/" + encodeURIComponent(route.orderId)
+                                + "/explanation");
+    if (!current()) return;
+    const verdict = {exported: "whyExported", inProgress: "whyWillExport"}[explained.verdict] || "whyNotExported";
+    const dl = el("dl", {class: "record"});
+    field(dl, "whyReason", explained.reason);
+    if (explained.whatToDo) field(dl, "whyWhatToDo", explained.whatToDo);
+    answer.append(el("p", {class: "verdict", "data-verdict": explained.verdict}, t(verdict)), dl);
+    const order = explained.order;
+    if (order) {
+      const facts = el("dl", {class: "record billbee-order"});
+      field(facts, "whyOrderNumber", order.orderNumber || t("none"));
+      field(facts, "whyCustomer", order.customerName || t("none"));
+      field(facts, "whyCompany", order.company || t("none"));
+      field(facts, "whyShop", order.shopName || t("none"));
+      field(facts, "whyOrderState", order.state === null || order.state === undefined ? t("none") : String(order.state));
+      field(facts, "fieldInvoice", order.invoiceNumber || t("none"));
+      field(facts, "whyTags", (order.tags || []).join(", ") || t("none"));
+      answer.append(el("h2", {}, t("whyOrder")), facts);
+    }
+    if (explained.record) {
+      answer.append(el("p", {}, el("a", {href: orderLink(connectionId, explained.orderId)}, t("whyRecord"))));
+    }
+  }
+
+  // -- language --------------------------------------------------------------------------------------------------
+  function applyLanguage() {
+    document.documentElement.lang = lang;
+    for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.getAttribute("data-t"));
+    document.getElementById("lang-de").setAttribute("aria-pressed", String(lang === "de"));
+    document.getElementById("lang-en").setAttribute("aria-pressed", String(lang === "en"));
+  }
+
+  function setLanguage(value) {
+    lang = value;
+    localStorage.setItem(LANG_KEY, value);
+    render();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.getElementById("lang-de").addEventListener("click", () => setLanguage("de"));
+    document.getElementById("lang-en").addEventListener("click", () => setLanguage("en"));
+    document.getElementById("logout").addEventListener("click", () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      location.hash = "#/";
+      showLogin();
+    });
+    window.addEventListener("hashchange", render);
+    render();
+  });
+})();
