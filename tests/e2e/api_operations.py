@@ -10,6 +10,7 @@ OPERATIONS = [
     ("POST", "/connections/{connectionId}/exports"),
     ("GET", "/connections/{connectionId}/orders"),
     ("GET", "/connections/{connectionId}/orders/{orderId}"),
+    ("GET", "/connections/{connectionId}/orders/{orderId}/explanation"),
     ("POST", "/connections/{connectionId}/orders/{orderId}/retry"),
     ("POST", "/connections/{connectionId}/orders/{orderId}/handled"),
     ("GET", "/connections/{connectionId}/dead-letters"),
