@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 PREFIX = "/console"
 
@@ -81,7 +82,7 @@ def console_asset(method: str, path: str) -> Asset:
     return Asset(200, content_type, _read(file_name))
 
 
-def console_response(method: str, path: str) -> dict[str, object]:
+def console_response(method: str, path: str) -> dict[str, Any]:
     """A finished API Gateway (payload 2.0) answer for a console path, with the security headers."""
     asset = console_asset(method, path)
     headers = {"Content-Type": asset.content_type, **SECURITY_HEADERS}
