@@ -90,7 +90,11 @@ class Console:
 
     def open(self, fragment: str = "#/") -> None:
         """Open a page of the console; logs in first when the tab has no token."""
-        self.driver.get(f"{self.url}/console{fragment}")
+        target = f"{self.url}/console{fragment}"
+        if self.driver.current_url == target:  # the same address again: only a reload renders it afresh
+            self.driver.refresh()
+        else:
+            self.driver.get(target)
         if self.elements("form#login") or self.driver.execute_script(
                 "return sessionStorage.getItem('connector.apiToken') === null"):
             self.log_in(self.token)
@@ -276,3 +280,65 @@ def test_hostile_order_data_is_shown_as_text_and_never_runs(console: Console) ->
     # Nothing was parsed as markup, and nothing ran.
     assert not console.elements("#app img, #app script, #app b")
     assert console.no_script_ran()
+
+
+# -- settings ----------------------------------------------------------------------------------------------------
+def test_settings_in_three_tabs_with_pickers_save_and_show_each_check_next_to_its_field(console: Console) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    console.open(f"#/c/{CONN}/settings")
+    console.element("#settings-form")
+    # Pickers show names from setup-options, never raw ids.
+    assert console.element('label[for="shop-1001"]').text == "Shopify Naturkosmetik"
+    assert console.element("#state-7").is_selected() and not console.element("#state-1").is_selected()
+    name = console.element("input#name")
+    name.clear()
+    name.send_keys("Demo-Shop (Konsole)")
+    console.element('.tablist button[data-tab="tabAccounts"]').click()
+    assert Select(console.element("#payment-3")).first_selected_option.text == "PayPal BB (offline)"
+    # "Create an offline account for this method", for a method not mapped yet.
+    Select(console.element("#add-method")).select_by_value("1")
+    console.element('#payment-row-1 button[data-create="1"]').click()
+    console.text_in("#settings-status", "Bankueberweisung BB")
+    assert Select(console.element("#payment-1")).first_selected_option.text == "Bankueberweisung BB (offline)"
+    console.element("#settings-save").click()
+    console.text_in("#settings-status", "Gespeichert")
+    console.text_in('#payment-row-3 .check-result', "offline account")
+    console.text_in('#payment-row-1 .check-result', "Bankueberweisung BB")
+    saved = console.http.get(f"/connections/{CONN}").json()["connection"]
+    assert saved["name"] == "Demo-Shop (Konsole)"
+    chosen = Select(console.element("#payment-1")).first_selected_option.get_attribute("value")
+    assert {"paymentMethod": 1, "checkAccountId": int(str(chosen))} in saved["accounts"]["paymentAccounts"]
+
+
+def test_a_refused_sevdesk_token_is_shown_at_its_field_and_nothing_is_saved(console: Console) -> None:
+    console.open(f"#/c/{CONN}/settings")
+    console.element("#settings-form")
+    credentials = console.stack.credentials
+    for field in ("billbeeApiKey", "billbeeUsername", "billbeeApiPassword"):
+        console.driver.find_element("css selector", f"#{field}").send_keys(credentials[field])
+    console.element('.tablist button[data-tab="tabSevdesk"]').click()
+    console.element("#sevdeskApiToken").send_keys("0" * 32)
+    console.element('.tablist button[data-tab="tabGeneral"]').click()
+    console.element("#settings-save").click()
+    console.text_in("#settings-status", "Nicht gespeichert")
+    # The refused check is next to the token, and its tab is the one shown.
+    console.text_in("#field-sevdesk-token .check-result.error-text", "rejected")
+    assert console.element("#tab-sevdesk").is_displayed() and not console.elements("#tab-general:not([hidden])")
+    # The stored credentials still work: the connection is OK and its token was not replaced.
+    assert console.http.get(f"/connections/{CONN}").json()["status"]["state"] == "OK"
+    assert console.http.get(f"/connections/{CONN}/setup-options").status_code == 200
+    # Secrets typed into the page never show up in its text.
+    assert credentials["billbeeApiPassword"] not in console.driver.find_element("css selector", "body").text
+
+
+def test_no_page_raises_a_script_error(console: Console) -> None:
+    console.driver.get_log("browser")  # forget what came before
+    for fragment, page in [("#/", "connections"), (f"#/c/{CONN}/orders", "orders"),
+                           (f"#/c/{CONN}/order/{FAILED}", "order"), (f"#/c/{CONN}/export", "export"),
+                           (f"#/c/{CONN}/settings", "settings"), (f"#/c/{CONN}/why/{OUTSIDE}", "why")]:
+        console.open(fragment)
+        console.page(page)
+    console.element('dd[data-field="whyReason"]')
+    errors = [entry for entry in console.driver.get_log("browser") if entry["source"] == "javascript"]
+    assert errors == []

@@ -520,11 +520,295 @@
         body));
   }
 
-  // -- page 4: settings (follows) --------------------------------------------------------------------------------
+  // -- page 4: settings, in the order of Billbee's three tabs ----------------------------------------------------
+  // Every choice is a picker filled from setup-options (names, never raw ids); credentials are write-only: the
+  // fields start empty and are sent only when all four are filled. Saving runs the API's setup checks, whose
+  // results are shown next to the field each one is about.
+  function checkTarget(name) {
+    if (name === "billbeeCredentials") return "field-billbee";
+    if (name === "sevdeskToken" || name === "bookkeepingVersion") return "field-sevdesk-token";
+    if (name.startsWith("shop[")) return "field-shops";
+    if (name === "paymentAccount[defaultCheckAccountId]") return "field-default-account";
+    let match = /^paymentAccount\[paymentMethod (\d+)\]$/.exec(name);
+    if (match) return "payment-row-" + match[1];
+    match = /^revenueAccount\[rule (\d+) ([\d.]+) %\]$/.exec(name);
+    if (match) return "revenue-row-" + match[1] + "-" + match[2];
+    return null;
+  }
+
+  function picker(id, options, selected, empty) {
+    const select = el("select", {id: id});
+    if (empty) select.append(el("option", {value: ""}, empty));
+    for (const [value, label] of options) {
+      select.append(el("option", {value: String(value), selected: String(value) === String(selected)}, label));
+    }
+    return select;
+  }
+
+  function checkboxes(name, options, chosen) {
+    const box = el("div", {class: "choices", role: "group"});
+    for (const option of options) {
+      const id = name + "-" + option.id;
+      box.append(el("div", {class: "check"},
+        el("input", {type: "checkbox", id: id, value: String(option.id), checked: chosen.includes(option.id)}),
+        el("label", {for: id}, (option.name || String(option.id)))));
+    }
+    return box;
+  }
+
+  function checked(container) {
+    return [...container.querySelectorAll("input[type=checkbox]:checked")].map((i) => Number(i.value));
+  }
+
+  function block(id, label, ...content) {
+    return el("div", {class: "field", id: id}, label ? el("p", {class: "label"}, label) : null, ...content);
+  }
+
+  function labelled(id, key, input) {
+    return el("div", {class: "field", id: "field-" + id}, el("label", {for: id}, t(key)), input);
+  }
+
+  function checkbox(id, key, value) {
+    return el("div", {class: "check field", id: "field-" + id},
+      el("input", {type: "checkbox", id: id, checked: Boolean(value)}), el("label", {for: id}, t(key)));
+  }
+
   async function settingsPage(route, container, current) {
-    crumbs(route.connectionId, "tabSettings");
+    const connectionId = route.connectionId;
+    crumbs(connectionId, "tabSettings");
+    const view = await api("GET", connectionPath(connectionId));
+    let options = null;
+    let optionsProblem = null;
+    try {
+      options = await api("GET", connectionPath(connectionId) + "/setup-options");
+    } catch (exc) {
+      optionsProblem = exc.message;
+    }
     if (!current()) return;
-    clear(container).append(el("h1", {}, t("settingsTitle")), el("p", {class: "empty"}, t("settingsSoon")));
+    clear(container).append(el("h1", {}, view.connection.name, " · ", t("settingsTitle")));
+    if (!options) {
+      container.append(errorBox(t("setOptionsFailed", {detail: optionsProblem})));
+      return;
+    }
+    const settings = view.connection;
+    const billbee = options.billbee;
+    const sevdesk = options.sevdesk;
+    const accountName = (a) => a.name + " (" + a.type + ")";
+
+    // Tab 1: general
+    const shops = checkboxes("shop", billbee.shops, settings.general.shopIds);
+    const states = checkboxes("state", billbee.orderStates, settings.general.orderStateIds);
+    const credentialInputs = ["billbeeApiKey", "billbeeUsername", "billbeeApiPassword", "sevdeskApiToken"]
+      .map((name) => el("input", {type: "password", id: name, autocomplete: "new-password", spellcheck: "false"}));
+    const [apiKey, user, password, sevdeskToken] = credentialInputs;
+    const general = el("fieldset", {class: "tab", id: "tab-general"}, el("legend", {}, t("tabGeneral")),
+      labelled("name", "setName", el("input", {type: "text", id: "name", value: settings.name})),
+      checkbox("enabled", "setEnabled", settings.enabled),
+      labelled("startDate", "setStartDate", el("input", {type: "date", id: "startDate",
+                                                           value: settings.general.startDate})),
+      block("field-shops", t("setShops"), shops),
+      checkbox("includeManualOrders", "setManual", settings.general.includeManualOrders),
+      block("field-states", t("setStates"), states),
+      labelled("exportTag", "setTag", el("input", {type: "text", id: "exportTag", value: settings.exportTag})),
+      block("field-billbee", t("setBillbee"),
+        el("label", {for: "billbeeApiKey"}, t("setApiKey")), apiKey,
+        el("label", {for: "billbeeUsername"}, t("setUser")), user,
+        el("label", {for: "billbeeApiPassword"}, t("setPassword")), password));
+
+    // Tab 2: sevDesk
+    const s = settings.sevdesk;
+    const accountOptions = sevdesk.paymentAccounts.map((a) => [a.id, accountName(a)]);
+    const defaultAccount = picker("defaultCheckAccountId", accountOptions, s.defaultCheckAccountId, t("setNoAccount"));
+    const sevdeskTab = el("fieldset", {class: "tab", id: "tab-sevdesk"}, el("legend", {}, t("tabSevdesk")),
+      labelled("paymentReconciliation", "setReconciliation", picker("paymentReconciliation",
+        ["billbee", "sevdesk"].map((v) => [v, t("rec_" + v)]), s.paymentReconciliation)),
+      block("field-sevdesk-token", null, el("label", {for: "sevdeskApiToken"}, t("setSevdeskToken")), sevdeskToken),
+      checkbox("createContacts", "setContacts", s.createContacts),
+      checkbox("bookUnassignedPaymentsAsDefault", "setUnassigned", s.bookUnassignedPaymentsAsDefault),
+      el("div", {class: "field", id: "field-default-account"},
+        el("label", {for: "defaultCheckAccountId"}, t("setDefaultAccount")), defaultAccount),
+      labelled("voucherDate", "setVoucherDate", picker("voucherDate",
+        ["invoice", "payment", "order"].map((v) => [v, t("date_" + v)]), s.voucherDate)),
+      labelled("creditNotes", "setCreditNotes", picker("creditNotes",
+        ["voucher", "off"].map((v) => [v, t("cn_" + v)]), s.creditNotes)));
+
+    // Tab 3: accounts
+    const typeName = (id) => (billbee.paymentTypes.find((p) => p.id === id) || {}).name || String(id);
+    const paymentBody = el("tbody");
+    const status = el("p", {role: "status", id: "settings-status"});
+    function paymentRow(method, accountId) {
+      const select = picker("payment-" + method, accountOptions, accountId, t("setNoAccount"));
+      select.setAttribute("data-method", String(method));
+      select.setAttribute("aria-label", typeName(method));
+      const create = el("button", {type: "button", class: "secondary", "data-create": String(method),
+                                   onclick: async () => {
+        create.disabled = true;
+        const name = typeName(method) + " BB";
+        try {
+          const made = await api("POST", connectionPath(connectionId) + "/payment-accounts",
+                                 {paymentMethod: method, name: name});
+          const account = made.checkAccount;
+          if (!accountOptions.some(([id]) => id === account.id)) {
+            accountOptions.push([account.id, accountName(account)]);
+            for (const other of document.querySelectorAll("select[data-method], #defaultCheckAccountId")) {
+              other.append(el("option", {value: String(account.id)}, accountName(account)));
+            }
+          }
+          select.value = String(account.id);
+          status.className = "ok";
+          status.textContent = t("setCreated", {name: account.name});
+        } catch (exc) {
+          status.className = "error";
+          status.textContent = exc.message;
+        } finally {
+          create.disabled = false;
+        }
+      }}, t("setCreateAccount"));
+      return el("tr", {id: "payment-row-" + method}, el("th", {scope: "row"}, typeName(method)),
+        el("td", {}, select), el("td", {}, accountId ? null : create));
+    }
+    for (const mapping of settings.accounts.paymentAccounts) {
+      paymentBody.append(paymentRow(mapping.paymentMethod, mapping.checkAccountId));
+    }
+    const mapped = () => [...paymentBody.querySelectorAll("select[data-method]")].map((x) => Number(x.dataset.method));
+    const addMethod = picker("add-method", billbee.paymentTypes
+      .filter((p) => !settings.accounts.paymentAccounts.some((m) => m.paymentMethod === p.id))
+      .map((p) => [p.id, p.name || String(p.id)]), "", t("setAddMethod"));
+    addMethod.addEventListener("change", () => {
+      const method = Number(addMethod.value);
+      if (method && !mapped().includes(method)) paymentBody.append(paymentRow(method, null));
+      addMethod.querySelector("option[value='" + method + "']").remove();
+      addMethod.value = "";
+    });
+    const ruleName = (rule) => {
+      for (const account of sevdesk.revenueAccounts) {
+        const found = account.allowedTaxRules.find((r) => r.taxRule === rule);
+        if (found && found.name) return rule + " " + found.name;
+      }
+      return String(rule);
+    };
+    const revenueBody = el("tbody");
+    for (const mapping of settings.accounts.revenueAccounts) {
+      const allowed = sevdesk.revenueAccounts.filter((a) => a.allowedTaxRules.some(
+        (r) => r.taxRule === mapping.taxRule && r.taxRates.includes(mapping.taxRate)));
+      const choices = (allowed.length ? allowed : sevdesk.revenueAccounts)
+        .map((a) => [a.accountDatevId, [a.accountNumber, a.accountName].filter(Boolean).join(" ")]);
+      if (!choices.some(([id]) => id === mapping.accountDatevId)) {
+        choices.push([mapping.accountDatevId, String(mapping.accountDatevId)]);
+      }
+      const select = picker("revenue-" + mapping.taxRule + "-" + mapping.taxRate, choices, mapping.accountDatevId);
+      select.setAttribute("data-rule", String(mapping.taxRule));
+      select.setAttribute("data-rate", mapping.taxRate);
+      revenueBody.append(el("tr", {id: "revenue-row-" + mapping.taxRule + "-" + mapping.taxRate},
+        el("th", {scope: "row"}, ruleName(mapping.taxRule)), el("td", {}, mapping.taxRate + " %"),
+        el("td", {}, select)));
+    }
+    const accountsTab = el("fieldset", {class: "tab", id: "tab-accounts"}, el("legend", {}, t("tabAccounts")),
+      el("h2", {}, t("setPaymentAccounts")),
+      el("table", {class: "payment-accounts"}, el("thead", {}, el("tr", {},
+        el("th", {scope: "col"}, t("colPaymentType")), el("th", {scope: "col"}, t("colAccount")), el("th", {}))),
+        paymentBody),
+      el("div", {class: "field"}, addMethod),
+      el("h2", {}, t("setRevenueAccounts")),
+      el("table", {class: "revenue-accounts"}, el("thead", {}, el("tr", {},
+        el("th", {scope: "col"}, t("colTaxRule")), el("th", {scope: "col"}, t("colTaxRate")),
+        el("th", {scope: "col"}, t("colAccount")))), revenueBody));
+
+    // The three tabs: one visible at a time, switched with buttons (a tablist).
+    const tabs = [["tabGeneral", general], ["tabSevdesk", sevdeskTab], ["tabAccounts", accountsTab]];
+    const tablist = el("div", {class: "tablist", role: "tablist"});
+    function showTab(index) {
+      tabs.forEach(([, panel], i) => { panel.hidden = i !== index; });
+      [...tablist.children].forEach((button, i) => button.setAttribute("aria-selected", String(i === index)));
+    }
+    tabs.forEach(([key], index) => tablist.append(el("button", {type: "button", role: "tab", "data-tab": key,
+                                                                 onclick: () => showTab(index)}, t(key))));
+    showTab(0);
+
+    const results = el("div", {id: "settings-checks"});
+    const save = el("button", {type: "submit", id: "settings-save"}, t("setSave"));
+    const form = el("form", {id: "settings-form", novalidate: true, onsubmit: async (event) => {
+      event.preventDefault();
+      for (const old of form.querySelectorAll(".check-result")) old.remove();
+      clear(results);
+      const secrets = credentialInputs.map((i) => i.value.trim());
+      if (secrets.some(Boolean) && !secrets.every(Boolean)) {
+        status.className = "error";
+        status.textContent = t("setCredentialsAll");
+        return;
+      }
+      const body = {
+        name: form.querySelector("#name").value,
+        enabled: form.querySelector("#enabled").checked,
+        exportTag: form.querySelector("#exportTag").value,
+        general: {startDate: form.querySelector("#startDate").value, shopIds: checked(shops),
+                  includeManualOrders: form.querySelector("#includeManualOrders").checked,
+                  orderStateIds: checked(states)},
+        sevdesk: {paymentReconciliation: form.querySelector("#paymentReconciliation").value,
+                  createContacts: form.querySelector("#createContacts").checked,
+                  bookUnassignedPaymentsAsDefault: form.querySelector("#bookUnassignedPaymentsAsDefault").checked,
+                  defaultCheckAccountId: defaultAccount.value ? Number(defaultAccount.value) : null,
+                  voucherDate: form.querySelector("#voucherDate").value,
+                  creditNotes: form.querySelector("#creditNotes").value},
+        accounts: {
+          paymentAccounts: [...paymentBody.querySelectorAll("select[data-method]")].filter((x) => x.value)
+            .map((x) => ({paymentMethod: Number(x.dataset.method), checkAccountId: Number(x.value)})),
+          revenueAccounts: [...revenueBody.querySelectorAll("select[data-rule]")]
+            .map((x) => ({taxRule: Number(x.dataset.rule), taxRate: x.dataset.rate, accountDatevId: Number(x.value)})),
+        },
+      };
+      if (secrets.every(Boolean)) {
+        body.credentials = {billbeeApiKey: secrets[0], billbeeUsername: secrets[1], billbeeApiPassword: secrets[2],
+                            sevdeskApiToken: secrets[3]};
+      }
+      save.disabled = true;
+      status.className = "";
+      status.textContent = t("setSaving");
+      let setup = null;
+      let problems = [];
+      try {
+        const answer = await api("PUT", connectionPath(connectionId), body);
+        setup = answer.setup;
+        status.className = "ok";
+        status.textContent = t("setSaved");
+        credentialInputs.forEach((i) => { i.value = ""; });
+      } catch (exc) {
+        status.className = "error";
+        status.textContent = exc.status === 422 ? t("setRefused") : exc.message;
+        setup = exc.body && exc.body.setup;
+        problems = (exc.body && exc.body.problems) || [];
+      } finally {
+        save.disabled = false;
+      }
+      showChecks(form, results, setup ? setup.checks : [], problems, showTab, tabs);
+    }}, tablist, general, sevdeskTab, accountsTab, status, save, results);
+    container.append(form);
+  }
+
+  function showChecks(form, results, checks, problems, showTab, tabs) {
+    const list = el("ul", {class: "checks"});
+    let firstBad = null;
+    for (const check of checks) {
+      const line = el("li", {class: check.ok ? "ok-text" : "error-text", "data-check": check.check},
+        (check.ok ? t("checkOk") : t("checkBad")) + " · " + check.check + ": " + check.detail);
+      list.append(line);
+      const target = checkTarget(check.check);
+      const field = target && form.querySelector("#" + CSS.escape(target));
+      if (field) {
+        const note = el("p", {class: "check-result " + (check.ok ? "ok-text" : "error-text"),
+                              "data-check": check.check}, (check.ok ? "✓ " : "✗ ") + check.detail);
+        if (field.tagName === "TR") field.lastElementChild.append(note); else field.append(note);
+        if (!check.ok && firstBad === null) firstBad = field;
+      }
+    }
+    for (const problem of problems) {
+      list.append(el("li", {class: "error-text", "data-check": problem.field}, problem.field + ": " + problem.problem));
+    }
+    if (list.firstChild) results.append(el("h2", {}, t("setChecks")), list);
+    if (firstBad) {
+      const index = tabs.findIndex(([, panel]) => panel.contains(firstBad));
+      if (index >= 0) showTab(index);
+    }
   }
 
   // -- page 5: why was this order not exported? ------------------------------------------------------------------
