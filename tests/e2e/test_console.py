@@ -342,3 +342,4 @@ def test_no_page_raises_a_script_error(console: Console) -> None:
     console.element('dd[data-field="whyReason"]')
     errors = [entry for entry in console.driver.get_log("browser") if entry["source"] == "javascript"]
     assert errors == []
+
