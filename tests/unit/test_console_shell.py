@@ -159,3 +159,11 @@ def test_an_order_billbee_does_not_have_or_cannot_be_read_says_so() -> None:
 
 def test_the_sample_settings_start_where_the_tests_assume() -> None:
     assert SETTINGS.general.start_date == date(2026, 10, 1) and SETTINGS.general.order_state_ids == [3, 4, 7]
+
+
+def test_the_page_script_never_parses_data_as_html() -> None:
+    """The console writes every value as text (console.js ``el()``); these are the ways a value could become markup."""
+    for name in ("console.js", "i18n.js"):
+        script = console_asset("GET", f"/console/{name}").body
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in script, f"{name} uses {sink}"
