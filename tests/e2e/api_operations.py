@@ -6,6 +6,7 @@ OPERATIONS = [
     ("GET", "/connections/{connectionId}"),
     ("DELETE", "/connections/{connectionId}"),
     ("GET", "/connections/{connectionId}/setup-options"),
+    ("POST", "/connections/{connectionId}/setup-options"),
     ("POST", "/connections/{connectionId}/payment-accounts"),
     ("POST", "/connections/{connectionId}/exports"),
     ("GET", "/connections/{connectionId}/orders"),

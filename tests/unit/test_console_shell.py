@@ -167,3 +167,21 @@ def test_the_page_script_never_parses_data_as_html() -> None:
         script = console_asset("GET", f"/console/{name}").body
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
             assert sink not in script, f"{name} uses {sink}"
+
+
+# -- credentials typed into the console ---------------------------------------------------------------------------
+@pytest.mark.parametrize("field", ["billbeeApiKey", "sevdeskApiToken"])
+def test_a_key_or_token_that_cannot_travel_in_a_header_is_refused_with_its_field_and_never_its_value(
+    field: str,
+) -> None:
+    from pydantic import ValidationError
+
+    from connector.settings.model import Credentials
+
+    values = {"billbeeApiKey": "k" * 32, "billbeeUsername": "shop@example.com", "billbeeApiPassword": "pässwort",
+              "sevdeskApiToken": "t" * 32, field: "schlüssel-ö"}
+    with pytest.raises(ValidationError) as raised:
+        Credentials.model_validate(values)
+    assert "ASCII" in str(raised.value) and "schlüssel" not in str(raised.value)
+    # a user name and password go base64-encoded: any character is fine there
+    Credentials.model_validate({**values, field: "a" * 32})

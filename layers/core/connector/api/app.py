@@ -11,6 +11,8 @@ is served at ``GET /openapi.json``):
     routes/setup.py
     GET    /connections/{connectionId}/setup-options      Billbee shops, order states, payment types; sevDesk
                                                           offline accounts and revenue accounts
+    POST   /connections/{connectionId}/setup-options      the same, asked with credentials in the body (a new
+                                                          connection's pickers before its first PUT)
     POST   /connections/{connectionId}/payment-accounts   create an offline (clearing) account for a payment method
                                                           and map the method to it
     routes/orders.py

@@ -12,7 +12,7 @@ from connector.billbee.models import Order
 from connector.pipeline.explain import Verdict
 from connector.pipeline.manual import MAX_ORDERS_PER_REQUEST, ManualOutcome
 from connector.pipeline.setup import SetupReport
-from connector.settings.model import CONNECTION_ID_PATTERN, KNOWN_PAYMENT_METHODS, ConnectionSettings
+from connector.settings.model import CONNECTION_ID_PATTERN, KNOWN_PAYMENT_METHODS, ConnectionSettings, Credentials
 from connector.store.records import ExportState, OrderRecord
 
 MASK = "********"
@@ -59,6 +59,12 @@ class PaymentAccountBody(_Request):
     accounting_number: Annotated[int, Field(gt=0, le=99_999_999)] | None = Field(
         None, description="booking account number; sevDesk picks the next free one when omitted"
     )
+
+
+class SetupOptionsBody(_Request):
+    """Credentials to ask Billbee and sevDesk with, for a connection not stored yet (or to try new credentials)."""
+
+    credentials: Credentials = Field(description="the four credentials; used for this request only, never stored")
 
 
 class HandledBody(_Request):
