@@ -332,6 +332,64 @@ def test_a_refused_sevdesk_token_is_shown_at_its_field_and_nothing_is_saved(cons
     assert credentials["billbeeApiPassword"] not in console.driver.find_element("css selector", "body").text
 
 
+def test_a_new_connection_is_set_up_through_the_three_tabs_with_pickers_filled_from_its_credentials(
+    console: Console,
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    console.open("#/")
+    console.element("#new-connection").click()
+    console.element("#new-id").send_keys("Neuer Shop")
+    console.element("#new-load").click()
+    console.text_in("#new-problem", "Kleinbuchstaben")
+    console.element("#new-id").clear()
+    console.element("#new-id").send_keys("console-shop")
+    for field, value in console.stack.credentials.items():
+        console.element(f"#{field}").send_keys(value)
+    console.element("#new-load").click()
+    # General: names from Billbee, nothing chosen yet.
+    console.element("#settings-form")
+    name = console.element("input#name")
+    name.clear()
+    name.send_keys("Konsolen-Shop")
+    console.element("#shop-1001").click()
+    console.element("#state-4").click()
+    assert console.element('label[for="state-4"]').text == "Versendet"
+    # sevDesk: the default payment account by name.
+    console.element('.tablist button[data-tab="tabSevdesk"]').click()
+    Select(console.element("#defaultCheckAccountId")).select_by_visible_text("Sonstige Zahlungen BB (offline)")
+    console.element("#createContacts").click()
+    # Accounts: PayPal -> its offline account, 19 % -> the revenue account sevDesk allows for it.
+    console.element('.tablist button[data-tab="tabAccounts"]').click()
+    Select(console.element("#add-method")).select_by_value("3")
+    Select(console.element("#payment-3")).select_by_visible_text("PayPal BB (offline)")
+    assert not console.elements('#payment-row-3 button[data-create]')  # needs a stored connection
+    Select(console.element("#add-revenue")).select_by_value("1|19")
+    revenue = Select(console.element("#revenue-1-19"))
+    assert [o.text for o in revenue.options if o.get_attribute("value")] == ["8400 Erlöse 19 % USt"]
+    revenue.select_by_visible_text("8400 Erlöse 19 % USt")
+    console.element("#settings-save").click()
+    console.text_in("#settings-status", "Gespeichert")
+    console.text_in("#payment-row-3 .check-result", "offline account")
+    token_check = console.elements("#field-sevdesk-token .check-result")  # on the sevDesk tab, not shown now
+    assert [c.get_attribute("textContent") for c in token_check] == ["✓ sevDesk accepted the API token",
+                                                                     "✓ sevDesk bookkeeping version 2.0"]
+    assert all(i.get_attribute("value") == "" for i in console.elements("input[type=password]"))
+    created = console.http.get("/connections/console-shop").json()
+    assert created["connection"]["name"] == "Konsolen-Shop"
+    assert created["connection"]["general"]["shopIds"] == [1001]
+    assert created["connection"]["general"]["orderStateIds"] == [4]
+    assert created["connection"]["sevdesk"]["defaultCheckAccountId"] == 5199
+    assert created["connection"]["sevdesk"]["createContacts"] is True
+    assert created["connection"]["accounts"]["paymentAccounts"] == [{"paymentMethod": 3, "checkAccountId": 5101}]
+    assert created["connection"]["accounts"]["revenueAccounts"] == [
+        {"taxRule": 1, "taxRate": "19", "accountDatevId": 3631}]
+    assert created["status"]["state"] == "OK"
+    console.element("#created-link").click()
+    console.page("orders")
+    assert console.http.delete("/connections/console-shop").status_code == 200
+
+
 def test_no_page_raises_a_script_error(console: Console) -> None:
     console.driver.get_log("browser")  # forget what came before
     for fragment, page in [("#/", "connections"), (f"#/c/{CONN}/orders", "orders"),

@@ -180,6 +180,7 @@
 
   function parseRoute() {
     const parts = location.hash.replace(/^#\/?/, "").split("/").filter((p) => p !== "").map(decodeURIComponent);
+    if (parts[0] === "new") return {page: "new"};
     if (parts[0] !== "c" || parts.length < 2) return {page: "connections"};
     const route = {connectionId: parts[1], page: parts[2] || "orders"};
     if (route.page === "orders") route.state = parts[3] || null;
@@ -199,7 +200,7 @@
     say("");
     const route = parseRoute();
     const page = {connections: connectionsPage, orders: ordersPage, order: orderPage, export: exportPage,
-                  settings: settingsPage, why: whyPage}[route.page] || connectionsPage;
+                  settings: settingsPage, why: whyPage, new: newConnectionPage}[route.page] || connectionsPage;
     const container = el("section", {class: "page", "data-page": route.page});
     container.append(el("p", {class: "loading"}, t("loading")));
     clear(app()).append(container);
@@ -249,7 +250,8 @@
     const details = await Promise.all(listed.connections.map(
       (c) => api("GET", connectionPath(c.connectionId)).catch((exc) => ({failure: exc.message}))));
     if (!current()) return;
-    clear(container).append(el("h1", {}, t("connections")));
+    clear(container).append(el("h1", {}, t("connections")),
+      el("p", {}, el("a", {href: "#/new", id: "new-connection", class: "button"}, t("newTitle"))));
     if (!listed.connections.length) {
       container.append(el("p", {class: "empty"}, t("noConnections")));
       return;
@@ -590,7 +592,14 @@
       container.append(errorBox(t("setOptionsFailed", {detail: optionsProblem})));
       return;
     }
-    const settings = view.connection;
+    settingsForm(container, connectionId, view.connection, options, null);
+  }
+
+  // The three tabs for a stored connection, or for a new one (``typed``: the credential fields the user filled in
+  // to load the options; they move into the tabs with their values, and creating offline accounts waits for the
+  // first save, because that route needs a stored connection).
+  function settingsForm(container, connectionId, settings, options, typed) {
+    const isNew = Boolean(typed);
     const billbee = options.billbee;
     const sevdesk = options.sevdesk;
     const accountName = (a) => a.name + " (" + a.type + ")";
@@ -598,8 +607,7 @@
     // Tab 1: general
     const shops = checkboxes("shop", billbee.shops, settings.general.shopIds);
     const states = checkboxes("state", billbee.orderStates, settings.general.orderStateIds);
-    const credentialInputs = ["billbeeApiKey", "billbeeUsername", "billbeeApiPassword", "sevdeskApiToken"]
-      .map((name) => el("input", {type: "password", id: name, autocomplete: "new-password", spellcheck: "false"}));
+    const credentialInputs = typed || credentialFields();
     const [apiKey, user, password, sevdeskToken] = credentialInputs;
     const general = el("fieldset", {class: "tab", id: "tab-general"}, el("legend", {}, t("tabGeneral")),
       labelled("name", "setName", el("input", {type: "text", id: "name", value: settings.name})),
@@ -665,7 +673,7 @@
         }
       }}, t("setCreateAccount"));
       return el("tr", {id: "payment-row-" + method}, el("th", {scope: "row"}, typeName(method)),
-        el("td", {}, select), el("td", {}, accountId ? null : create));
+        el("td", {}, select), el("td", {}, accountId || isNew ? null : create));
     }
     for (const mapping of settings.accounts.paymentAccounts) {
       paymentBody.append(paymentRow(mapping.paymentMethod, mapping.checkAccountId));
@@ -688,21 +696,41 @@
       return String(rule);
     };
     const revenueBody = el("tbody");
-    for (const mapping of settings.accounts.revenueAccounts) {
+    function revenueRow(rule, rate, accountId) {
       const allowed = sevdesk.revenueAccounts.filter((a) => a.allowedTaxRules.some(
-        (r) => r.taxRule === mapping.taxRule && r.taxRates.includes(mapping.taxRate)));
+        (r) => r.taxRule === rule && r.taxRates.includes(rate)));
       const choices = (allowed.length ? allowed : sevdesk.revenueAccounts)
         .map((a) => [a.accountDatevId, [a.accountNumber, a.accountName].filter(Boolean).join(" ")]);
-      if (!choices.some(([id]) => id === mapping.accountDatevId)) {
-        choices.push([mapping.accountDatevId, String(mapping.accountDatevId)]);
-      }
-      const select = picker("revenue-" + mapping.taxRule + "-" + mapping.taxRate, choices, mapping.accountDatevId);
-      select.setAttribute("data-rule", String(mapping.taxRule));
-      select.setAttribute("data-rate", mapping.taxRate);
-      revenueBody.append(el("tr", {id: "revenue-row-" + mapping.taxRule + "-" + mapping.taxRate},
-        el("th", {scope: "row"}, ruleName(mapping.taxRule)), el("td", {}, mapping.taxRate + " %"),
-        el("td", {}, select)));
+      if (accountId && !choices.some(([id]) => id === accountId)) choices.push([accountId, String(accountId)]);
+      const select = picker("revenue-" + rule + "-" + rate, choices, accountId, t("setNoAccount"));
+      select.setAttribute("data-rule", String(rule));
+      select.setAttribute("data-rate", rate);
+      return el("tr", {id: "revenue-row-" + rule + "-" + rate},
+        el("th", {scope: "row"}, ruleName(rule)), el("td", {}, rate + " %"), el("td", {}, select));
     }
+    for (const mapping of settings.accounts.revenueAccounts) {
+      revenueBody.append(revenueRow(mapping.taxRule, mapping.taxRate, mapping.accountDatevId));
+    }
+    // Every (tax rule, rate) sevDesk allows for revenue and the settings do not map yet.
+    const combinations = [];
+    for (const account of sevdesk.revenueAccounts) {
+      for (const rule of account.allowedTaxRules) {
+        for (const rate of rule.taxRates) {
+          const key = rule.taxRule + "|" + rate;
+          if (!combinations.some((c) => c.key === key)) combinations.push({key: key, rule: rule.taxRule, rate: rate});
+        }
+      }
+    }
+    const addRevenue = picker("add-revenue", combinations
+      .filter((c) => !settings.accounts.revenueAccounts.some((m) => m.taxRule === c.rule && m.taxRate === c.rate))
+      .map((c) => [c.key, ruleName(c.rule) + " · " + c.rate + " %"]), "", t("setAddRevenue"));
+    addRevenue.addEventListener("change", () => {
+      const chosen = combinations.find((c) => c.key === addRevenue.value);
+      if (!chosen) return;
+      revenueBody.append(revenueRow(chosen.rule, chosen.rate, null));
+      addRevenue.querySelector("option:checked").remove();
+      addRevenue.value = "";
+    });
     const accountsTab = el("fieldset", {class: "tab", id: "tab-accounts"}, el("legend", {}, t("tabAccounts")),
       el("h2", {}, t("setPaymentAccounts")),
       el("table", {class: "payment-accounts"}, el("thead", {}, el("tr", {},
@@ -712,7 +740,8 @@
       el("h2", {}, t("setRevenueAccounts")),
       el("table", {class: "revenue-accounts"}, el("thead", {}, el("tr", {},
         el("th", {scope: "col"}, t("colTaxRule")), el("th", {scope: "col"}, t("colTaxRate")),
-        el("th", {scope: "col"}, t("colAccount")))), revenueBody));
+        el("th", {scope: "col"}, t("colAccount")))), revenueBody),
+      el("div", {class: "field"}, addRevenue));
 
     // The three tabs: one visible at a time, switched with buttons (a tablist).
     const tabs = [["tabGeneral", general], ["tabSevdesk", sevdeskTab], ["tabAccounts", accountsTab]];
@@ -753,7 +782,7 @@
         accounts: {
           paymentAccounts: [...paymentBody.querySelectorAll("select[data-method]")].filter((x) => x.value)
             .map((x) => ({paymentMethod: Number(x.dataset.method), checkAccountId: Number(x.value)})),
-          revenueAccounts: [...revenueBody.querySelectorAll("select[data-rule]")]
+          revenueAccounts: [...revenueBody.querySelectorAll("select[data-rule]")].filter((x) => x.value)
             .map((x) => ({taxRule: Number(x.dataset.rule), taxRate: x.dataset.rate, accountDatevId: Number(x.value)})),
         },
       };
@@ -771,6 +800,10 @@
         setup = answer.setup;
         status.className = "ok";
         status.textContent = t("setSaved");
+        if (answer.created) {
+          status.append(" ", el("a", {href: "#/c/" + encodeURIComponent(connectionId) + "/orders", id: "created-link"},
+                                t("newCreated", {id: connectionId})));
+        }
         credentialInputs.forEach((i) => { i.value = ""; });
       } catch (exc) {
         status.className = "error";
@@ -783,6 +816,70 @@
       showChecks(form, results, setup ? setup.checks : [], problems, showTab, tabs);
     }}, tablist, general, sevdeskTab, accountsTab, status, save, results);
     container.append(form);
+  }
+
+  function credentialFields() {
+    return ["billbeeApiKey", "billbeeUsername", "billbeeApiPassword", "sevdeskApiToken"]
+      .map((name) => el("input", {type: "password", id: name, autocomplete: "new-password", spellcheck: "false"}));
+  }
+
+  // -- a new connection: id and credentials first, then the three tabs filled with what they give access to ------
+  async function newConnectionPage(route, container, current) {
+    crumbs(null, null);
+    if (!current()) return;
+    const id = el("input", {type: "text", id: "new-id", autocomplete: "off", spellcheck: "false",
+                            "aria-describedby": "new-id-help"});
+    const typed = credentialFields();
+    const labels = ["setApiKey", "setUser", "setPassword", "setSevdeskTokenNew"];
+    const problem = el("p", {class: "error", role: "alert", id: "new-problem", hidden: true});
+    const load = el("button", {type: "submit", id: "new-load"}, t("newLoad"));
+    const step = el("form", {class: "card", id: "new-form", novalidate: true, onsubmit: async (event) => {
+      event.preventDefault();
+      problem.hidden = true;
+      const connectionId = id.value.trim();
+      const secrets = typed.map((input) => input.value.trim());
+      if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(connectionId)) {
+        problem.hidden = false;
+        problem.textContent = t("newBadId");
+        return;
+      }
+      if (!secrets.every(Boolean)) {
+        problem.hidden = false;
+        problem.textContent = t("setCredentialsAll");
+        return;
+      }
+      load.disabled = true;
+      let options;
+      try {
+        options = await api("POST", connectionPath(connectionId) + "/setup-options", {credentials: {
+          billbeeApiKey: secrets[0], billbeeUsername: secrets[1], billbeeApiPassword: secrets[2],
+          sevdeskApiToken: secrets[3]}});
+      } catch (exc) {
+        problem.hidden = false;
+        problem.textContent = exc.message;
+        load.disabled = false;
+        return;
+      }
+      id.disabled = true;
+      step.remove();
+      const today = new Date();
+      const date = today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0") + "-"
+        + String(today.getDate()).padStart(2, "0");
+      const defaults = {
+        connectionId: connectionId, name: connectionId, enabled: true, exportTag: "Sevdesk",
+        general: {startDate: date, shopIds: [], includeManualOrders: true, orderStateIds: []},
+        sevdesk: {paymentReconciliation: "billbee", createContacts: false, bookUnassignedPaymentsAsDefault: false,
+                  defaultCheckAccountId: null, voucherDate: "invoice", creditNotes: "voucher"},
+        accounts: {paymentAccounts: [], revenueAccounts: []},
+      };
+      container.append(el("p", {class: "hint"}, t("newIdIs", {id: connectionId})));
+      settingsForm(container, connectionId, defaults, options, typed);
+    }},
+      el("p", {}, t("newHelp")),
+      el("label", {for: "new-id"}, t("newId")), id, el("p", {class: "hint", id: "new-id-help"}, t("newIdHelp")),
+      typed.flatMap((input, index) => [el("label", {for: input.id}, t(labels[index])), input]),
+      problem, load);
+    clear(container).append(el("h1", {}, t("newTitle")), step);
   }
 
   function showChecks(form, results, checks, problems, showTab, tabs) {
