@@ -35,6 +35,7 @@ FAILED = 980000000000001  # exported once, then made FAILED: the page offers Ret
 MANUAL = 980000000000002  # exported with the manual-export page, without the tag
 OUTSIDE = 980000000000003  # state "ordered": the connection's filters leave it out, no record
 HOSTILE = 980000000000004  # customer name and company are markup
+BY_HAND = 980000000000005  # skipped; a bookkeeper books it by hand
 XSS_NAME = '<script>window.__xss = "script"</script>Eve Evil'
 XSS_COMPANY = '<img src=x onerror="window.__xss = \'img\'">Evil GmbH'
 XSS_REASON = 'rejected by sevDesk: <img src=x onerror="window.__xss = \'reason\'"> & <b>bold</b>'
@@ -53,7 +54,7 @@ def derived(order_id: int, invoice_number: int, **changes: Any) -> dict[str, Any
 hostile = derived(HOSTILE, 8104)
 hostile["Customer"] = {**hostile["Customer"], "Name": XSS_NAME, "Number": 99104}
 hostile["InvoiceAddress"] = {**hostile["InvoiceAddress"], "Company": XSS_COMPANY}
-EXTRA = [derived(FAILED, 8101), derived(MANUAL, 8102), derived(OUTSIDE, 8103), hostile]
+EXTRA = [derived(FAILED, 8101), derived(MANUAL, 8102), derived(OUTSIDE, 8103), hostile, derived(BY_HAND, 8105)]
 
 
 class Console:
@@ -137,7 +138,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 def _prepare(ui: Console) -> None:
     """Records to look at: FAILED (exported, then failed by hand as test_api does) and HOSTILE (needs attention,
     with markup in its reason as well as in Billbee's customer data)."""
-    answer = ui.http.post(f"/connections/{CONN}/exports", json={"orderIds": [FAILED, HOSTILE]})
+    answer = ui.http.post(f"/connections/{CONN}/exports", json={"orderIds": [FAILED, HOSTILE, BY_HAND]})
     assert answer.status_code == 202, answer.text
     ui.stack.drain()
     store = ui.stack.runtime.store
@@ -147,6 +148,9 @@ def _prepare(ui: Console) -> None:
     attention = store.get_order(CONN, HOSTILE)
     attention.state, attention.reason = ExportState.NEEDS_ATTENTION, XSS_REASON
     store.save(attention)
+    skipped = store.get_order(CONN, BY_HAND)
+    skipped.state, skipped.reason = ExportState.SKIPPED, "no longer matches the connection's filters"
+    store.save(skipped)
 
 
 # -- log in, connections -----------------------------------------------------------------------------------------
@@ -212,6 +216,20 @@ def test_a_failed_order_is_listed_with_its_error_and_retried_from_its_page(conso
     assert not console.elements("button#retry")  # an exported order offers no retry
     assert console.element('dd[data-field="fieldVoucher"] a').get_attribute("href").endswith(
         "/" + console.record(FAILED)["voucherId"])
+
+
+def test_an_order_booked_by_hand_is_marked_so_from_its_page(console: Console) -> None:
+    console.open(f"#/c/{CONN}/order/{BY_HAND}")
+    console.element("#handled-button").click()
+    console.text_in("#handled-outcome", "beide Felder")
+    console.element("#handled-by").send_keys("Steuerbüro Meyer")
+    console.element("#handled-note").send_keys("Beleg 2026-117 von Hand")
+    console.element("#handled-button").click()
+    console.text_in('dd[data-field="fieldState"]', "Von Hand gebucht")
+    assert "Steuerbüro Meyer" in console.element('dd[data-field="fieldHandled"]').text
+    assert not console.elements("#handled-form") and not console.elements("button#retry")
+    record = console.record(BY_HAND)
+    assert record["state"] == "HANDLED" and record["handled"]["by"] == "Steuerbüro Meyer"
 
 
 def test_the_search_finds_an_order_by_invoice_number_and_says_when_nothing_matches(console: Console) -> None:

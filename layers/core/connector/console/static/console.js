@@ -9,6 +9,7 @@
   const LANG_KEY = "connector.lang";
   const STATES = ["NEEDS_ATTENTION", "FAILED", "PENDING", "EXPORTING", "EXPORTED", "SKIPPED", "HANDLED"];
   const RETRYABLE = ["FAILED", "NEEDS_ATTENTION"];
+  const HANDLEABLE = ["FAILED", "NEEDS_ATTENTION", "SKIPPED"];
   const MAX_IDS_PER_REQUEST = 500;
   const MAX_RESENDS = 40;
   // sevDesk's web app shows a voucher at this address (taken from the app's own links; not part of the API).
@@ -429,8 +430,38 @@
       container.append(el("div", {class: "actions"}, button, el("span", {class: "hint"}, " " + t("retryHelp"))),
         outcome);
     }
+    if (HANDLEABLE.includes(order.state)) container.append(handledForm(path));
     container.append(el("p", {}, el("a", {href: "#/c/" + encodeURIComponent(connectionId) + "/orders/" + order.state},
       t("backToList"))));
+  }
+
+  // "Booked by hand": the bookkeeper booked the order in sevDesk without the connector; it stops coming back.
+  function handledForm(path) {
+    const by = el("input", {type: "text", id: "handled-by", autocomplete: "name", maxlength: 100});
+    const note = el("input", {type: "text", id: "handled-note", maxlength: 1000});
+    const outcome = el("p", {id: "handled-outcome", role: "status"});
+    const button = el("button", {type: "submit", id: "handled-button"}, t("handledButton"));
+    const form = el("form", {class: "card", id: "handled-form", novalidate: true, onsubmit: async (event) => {
+      event.preventDefault();
+      if (!by.value.trim() || !note.value.trim()) {
+        outcome.className = "error";
+        outcome.textContent = t("handledMissing");
+        return;
+      }
+      button.disabled = true;
+      try {
+        await api("POST", path + "/handled", {by: by.value.trim(), note: note.value.trim()});
+        render();
+      } catch (exc) {
+        outcome.className = "error";
+        outcome.textContent = exc.message;
+        button.disabled = false;
+      }
+    }},
+      el("h2", {}, t("handledTitle")), el("p", {class: "hint"}, t("handledHelp")),
+      el("label", {for: "handled-by"}, t("handledBy")), by,
+      el("label", {for: "handled-note"}, t("handledNote")), note, outcome, button);
+    return form;
   }
 
   // -- page 3: manual export -------------------------------------------------------------------------------------
