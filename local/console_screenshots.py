@@ -5,14 +5,16 @@
 Starts what ``make serve`` starts (the local stack with the sample shop and the sample connection, the API served on
 127.0.0.1), runs the hourly job once so the pages have orders to show, and drives headless Chromium (Debian's
 ``chromium`` + ``chromium-driver``; ``make browser``) through the console: login, connections, orders, one order,
-manual export, the three settings tabs, "why not exported". One order is set to FAILED by hand after the run (the
-sample shop exports cleanly), so the order page shows its error and the Retry button. The token is typed into a
-password field that is empty again before any screenshot is taken; no credential is in any picture.
+manual export, the three settings tabs, "why not exported", a new connection's first step. One order is set to
+FAILED by hand after the run (the sample shop exports cleanly), so the order page shows its error and the Retry
+button. The token is typed into a password field that is empty again before any screenshot is taken; no credential
+is in any picture.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -25,6 +27,7 @@ from local.serve import DEFAULT_CONNECTION, api_token, serve_stack
 from local.stack import LocalStack
 
 WIDTH, MIN_HEIGHT, TIMEOUT = 1280, 800, 60
+OUTSIDE = 990000000000999
 FAILED_ERROR = "sevdesk: 503 Service Unavailable (after 4 tries); tried again with back-off"
 
 
@@ -47,11 +50,15 @@ def take_screenshots(out: Path, *, lang: str = "de") -> list[Path]:
     from connector.store.records import ExportState
     from local.sample_shop import sample_orders
 
-    orders = sample_orders()
     connection = json.loads(DEFAULT_CONNECTION.read_text())
     connection_id = connection["connectionId"]
-    states = set(connection["general"]["orderStateIds"])
-    outside = next(o["BillBeeOrderId"] for o in orders if o.get("State") not in states)
+    # The sample shop's orders all match the connection; one more, still "ordered" (state 1, not chosen), shows
+    # what "why not exported" says about an order the filters leave out.
+    orders = sample_orders()
+    outside = {**copy.deepcopy(orders[0]), "BillBeeOrderId": OUTSIDE, "Id": f"X{OUTSIDE}", "OrderNumber": "#1299",
+               "InvoiceNumber": 1299, "State": 1}
+    orders.append(outside)
+    no_invoice = next(o["BillBeeOrderId"] for o in orders if not o.get("InvoiceNumber"))
     with LocalStack(orders=orders, billbee_rate_limits=False) as stack, \
             tempfile.TemporaryDirectory(prefix="console-chromium-") as profile:
         stack.save_connection(connection)
@@ -77,7 +84,7 @@ def take_screenshots(out: Path, *, lang: str = "de") -> list[Path]:
                 shots.visit(f"#/c/{connection_id}/orders/EXPORTED", "03-orders", "table.orders tbody tr")
                 shots.visit(f"#/c/{connection_id}/order/{failed.order_id}", "04-order-failed", "button#retry")
                 driver.get(f"{server.url}/console#/c/{connection_id}/export")
-                shots.css("#export-ids").send_keys(f"{again.order_id}\n{outside}\n4242424242")
+                shots.css("#export-ids").send_keys(f"{again.order_id}\n{no_invoice}\n4242424242")
                 shots.css("#export-button").click()
                 shots.wait_for("table.outcomes tbody tr")
                 shots.take("05-export")
@@ -85,7 +92,8 @@ def take_screenshots(out: Path, *, lang: str = "de") -> list[Path]:
                 for tab, name in (("tabSevdesk", "07-settings-sevdesk"), ("tabAccounts", "08-settings-accounts")):
                     shots.css(f'.tablist button[data-tab="{tab}"]').click()
                     shots.take(name)
-                shots.visit(f"#/c/{connection_id}/why/{outside}", "09-why-not-exported", ".verdict")
+                shots.visit(f"#/c/{connection_id}/why/{OUTSIDE}", "09-why-not-exported", ".verdict")
+                shots.visit("#/new", "10-new-connection", "#new-form")
             finally:
                 driver.quit()
     return shots.written
@@ -119,10 +127,12 @@ class Shots:
         """The whole page, not only the window: the window is stretched to the page's height first."""
         self.until(lambda d: not d.find_elements("css selector", "p.loading"))
         height = int(self.driver.execute_script("return document.documentElement.scrollHeight"))
-        self.driver.set_window_size(WIDTH, max(MIN_HEIGHT, min(height, 4000)))
+        # Headless Chromium's window size is not its viewport: set the viewport itself through DevTools.
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": WIDTH, "height": max(MIN_HEIGHT, min(height, 4000)), "deviceScaleFactor": 1, "mobile": False})
         path = self.out / f"{name}.png"
         self.driver.save_screenshot(str(path))
-        self.driver.set_window_size(WIDTH, MIN_HEIGHT)
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         self.written.append(path)
 
 

@@ -189,6 +189,19 @@ def test_a_wrong_token_is_refused_and_the_right_one_shows_the_connection_with_st
     assert console.token not in console.driver.current_url
 
 
+def test_a_connection_in_error_shows_the_reason_and_what_to_do(console: Console) -> None:
+    store = console.stack.runtime.store
+    reason = "sevDesk rejected the API token: enter a new one in the settings (sevDesk tab)"
+    store.set_connection_status(CONN, "ERROR", reason)
+    try:
+        console.open("#/")
+        badge = console.element('table.connections .badge[data-state="ERROR"]')
+        assert badge.text == "FEHLER"
+        assert reason in console.element(f'tr[data-connection="{CONN}"] td.status').text
+    finally:
+        store.set_connection_status(CONN, "OK", None)
+
+
 def test_the_language_switch_turns_the_console_english_and_back(console: Console) -> None:
     console.open("#/")
     console.element("#lang-en").click()
@@ -275,6 +288,7 @@ def test_why_not_exported_names_the_filter_for_an_order_without_record_and_says_
     console.text_in('dd[data-field="whyReason"]', "not one of the connection's states")
     assert console.element(".verdict").get_attribute("data-verdict") == "notExported"
     assert console.element('.billbee-order dd[data-field="whyOrderNumber"]').text == f"#C{OUTSIDE}"
+    assert console.element('.billbee-order dd[data-field="whyOrderState"]').text == "Bestellt (1)"
     assert console.element('dd[data-field="whyWhatToDo"]').text
     console.open(f"#/c/{CONN}/why/4242424242")
     console.text_in('dd[data-field="whyReason"]', "Billbee has no order with this id")

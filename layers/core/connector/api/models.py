@@ -251,18 +251,20 @@ class BillbeeOrderSummary(_Answer):
     company: str | None
     shop_name: str | None
     state: int | None = Field(description="Billbee's order state id")
+    state_name: str | None = Field(None, description="the state's name in Billbee, when Billbee named it")
     invoice_number: str | None = Field(description="as printed (prefix + number + postfix); null without invoice")
     created_at: str | None
     tags: list[str]
 
     @classmethod
-    def of(cls, order: Order) -> BillbeeOrderSummary:
+    def of(cls, order: Order, state_names: dict[int, str | None] | None = None) -> BillbeeOrderSummary:
         address = order.invoice_address
         customer = (order.customer.name if order.customer else None) or (address.person_name if address else None)
         return cls(
             order_number=order.order_number, customer_name=customer or None,
             company=address.company if address else None,
             shop_name=order.seller.billbee_shop_name if order.seller else None, state=order.state,
+            state_name=(state_names or {}).get(order.state) if order.state is not None else None,
             invoice_number=order.printed_invoice_number if order.has_invoice else None,
             created_at=order.created_at.isoformat() if order.created_at else None, tags=list(order.tags or []),
         )

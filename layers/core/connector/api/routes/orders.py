@@ -27,6 +27,7 @@ from connector.api.models import (
     RetryAnswer,
 )
 from connector.api.problems import JSON, ApiProblem, responses
+from connector.billbee.client import BillbeeClient
 from connector.billbee.models import Order
 from connector.errors import ApiError, NotFoundError, UnreadableData
 from connector.pipeline import orders
@@ -106,11 +107,13 @@ def orders_router(ctx: ApiContext) -> APIGatewayHttpRouter:  # noqa: C901 - the 
         stored = ctx.connection(connection_id)
         record = ctx.runtime.store.get_order(connection_id, order_id)
         order: Order | None = None
+        state_names: dict[int, str | None] = {}
         unreadable: str | None = None
         billbee_error: str | None = None
         try:
             with interactive_clients(ctx.runtime, connection_id, ctx.credentials(stored)) as clients:
                 order = clients.billbee.get_order(order_id)
+                state_names = _state_names(clients.billbee)
         except NotFoundError:
             order = None
         except UnreadableData as exc:
@@ -126,7 +129,7 @@ def orders_router(ctx: ApiContext) -> APIGatewayHttpRouter:  # noqa: C901 - the 
         answer = OrderExplanation(
             connection_id=connection_id, order_id=order_id, verdict=explanation.verdict, reason=explanation.reason,
             what_to_do=explanation.what_to_do, record=OrderStatus.of(record) if record else None,
-            order=BillbeeOrderSummary.of(order) if order else None,
+            order=BillbeeOrderSummary.of(order, state_names) if order else None,
             billbee_error=billbee_error or (f"Billbee's data cannot be read: {unreadable}" if unreadable else None),
         )
         return Response(200, content_type=JSON, body=answer)
@@ -214,3 +217,11 @@ def orders_router(ctx: ApiContext) -> APIGatewayHttpRouter:  # noqa: C901 - the 
         return Response(200, content_type=JSON, body=OrderStatus.of(record))
 
     return router
+
+
+def _state_names(billbee: BillbeeClient) -> dict[int, str | None]:
+    """Billbee's names of its order states, so the answer says "Versendet", not 4; without them, the id alone."""
+    try:
+        return {entry.id: entry.name for entry in billbee.order_states()}
+    except ApiError:
+        return {}

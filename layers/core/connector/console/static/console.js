@@ -978,7 +978,8 @@
       field(facts, "whyCustomer", order.customerName || t("none"));
       field(facts, "whyCompany", order.company || t("none"));
       field(facts, "whyShop", order.shopName || t("none"));
-      field(facts, "whyOrderState", order.state === null || order.state === undefined ? t("none") : String(order.state));
+      field(facts, "whyOrderState", order.state === null || order.state === undefined ? t("none")
+        : (order.stateName ? order.stateName + " (" + order.state + ")" : String(order.state)));
       field(facts, "fieldInvoice", order.invoiceNumber || t("none"));
       field(facts, "whyTags", (order.tags || []).join(", ") || t("none"));
       answer.append(el("h2", {}, t("whyOrder")), facts);
