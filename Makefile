@@ -12,13 +12,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/requirements.txt | sha1sum | cut -c1-12)
 OUT ?= out
 
-.PHONY: help venv run test test-fast test-backfill bench lint typecheck validate build serve preflight browser sam-local clean
+.PHONY: help venv run test test-fast test-backfill bench lint typecheck validate build serve serve-screenshots \
+	preflight browser sam-local clean
 
 help:
 	@echo "make run        run the hourly job once on the embedded local stack (moto + sandboxes) -> $(OUT)/"
 	@echo "make test       the whole test suite (unit, integration, contract, e2e, sam validate --lint)"
 	@echo "make test-backfill  the 5,000-order backfill test (CI runs it after make test)"
 	@echo "make serve      the HTTP API on 127.0.0.1:8080 over the local stack (prints \$$API and \$$TOKEN for curl)"
+	@echo "make serve-screenshots  a PNG of each page of the web console -> $(OUT)/console/"
 	@echo "make preflight  read-only dry run against your live Billbee and sevDesk: ARGS='--connection my-connection.json'"
 	@echo "make build      sam build (needs python3.13)"
 	@echo "make sam-local  sam local invoke of the three functions in Docker over the local stack (installs what it needs)"
@@ -41,6 +43,10 @@ run: $(STAMP)
 # The HTTP API on 127.0.0.1 over the embedded local stack; ARGS e.g. '--port 9000 --poll' (python -m local.serve -h).
 serve: $(STAMP)
 	$(PY) -m local.serve $(ARGS)
+
+# A PNG of each page of the web console (http://127.0.0.1:8080/console under `make serve`) -> out/console/.
+serve-screenshots: $(STAMP) browser
+	$(PY) -m local.console_screenshots --out $(OUT)/console $(ARGS)
 
 # Step one of going live: the connector's own code against the merchant's live accounts, read-only (README, "Going
 # live: the preflight"); ARGS e.g. '--connection my-connection.json' (python -m local.preflight -h) -> preflight/.

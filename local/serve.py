@@ -6,10 +6,10 @@
 Starts the local stack (moto + Billbee sandbox with the sample shop + sevDesk sandbox), stores the sample connection
 (or ``--connection``) through the setup code, and serves HTTP on 127.0.0.1. Each request is translated into the
 API Gateway HTTP API (payload 2.0) event that AWS would send for the template's routes (``ANY /connections``,
-``ANY /connections/{proxy+}``, ``GET /openapi.json``) and handed to the real handler, ``functions/api/app.py``; its
-answer goes back as the HTTP response. Paths outside those routes get API Gateway's own 404, as on AWS. So the
-README's curl calls work the same here and against a deployed stack: only ``$API`` and ``$TOKEN`` differ, and both
-are printed at start.
+``ANY /connections/{proxy+}``, ``GET /openapi.json``, ``GET /console``, ``GET /console/{proxy+}``) and handed to the
+real handler, ``functions/api/app.py``; its answer goes back as the HTTP response. Paths outside those routes get API
+Gateway's own 404, as on AWS. So the README's curl calls and the web console (``/console``) work the same here and
+against a deployed stack: only ``$API`` and ``$TOKEN`` differ, and both are printed at start.
 
 A background worker drains the export queue into the real ExportFunction handler the way Lambda's SQS poller does,
 so a manual export is carried out without further steps (``--no-worker`` leaves the queue alone). ``--poll`` runs the
@@ -53,6 +53,10 @@ def route_key(method: str, path: str) -> tuple[str, dict[str, str] | None] | Non
     (API Gateway answers 404 itself and the function never runs)."""
     if path == "/openapi.json":
         return ("GET /openapi.json", None) if method == "GET" else None
+    if path == "/console":
+        return ("GET /console", None) if method == "GET" else None
+    if path.startswith("/console/") and len(path) > len("/console/"):
+        return ("GET /console/{proxy+}", {"proxy": path[len("/console/"):]}) if method == "GET" else None
     if path == "/connections":
         return "ANY /connections", None
     if path.startswith("/connections/") and len(path) > len("/connections/"):
@@ -339,6 +343,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"Billbee -> sevDesk connector API on {server.url} (local stack: moto + sandboxes)\n\n"
             f"  export API={server.url}\n"
             f"  export TOKEN={api_token(stack)}\n\n"
+            f"  web console: {server.url}/console (paste the TOKEN when it asks)\n\n"
             f'  curl -H "Authorization: Bearer $TOKEN" "$API/connections/{connection_id}"\n'
             f'  curl -H "Authorization: Bearer $TOKEN" "$API/openapi.json"\n\n'
             f"connection {connection_id!r} stored; {len(orders)} orders in the Billbee sandbox; export worker "

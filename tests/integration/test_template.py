@@ -245,7 +245,8 @@ def test_http_api_routes_and_the_checked_in_api_events_match(template: dict[str,
         assert event["Type"] == "HttpApi"
         assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
         routes.add(f"{event['Properties']['Method'].upper()} {event['Properties']['Path']}")
-    assert routes == {"ANY /connections/{proxy+}", "GET /openapi.json", "ANY /connections"}
+    assert routes == {"ANY /connections/{proxy+}", "GET /openapi.json", "ANY /connections", "GET /console",
+                      "GET /console/{proxy+}"}
     http_api = props(template, "HttpApi")
     assert http_api["StageName"] == "$default"
     assert "CorsConfiguration" not in http_api

@@ -11,18 +11,24 @@ is served at ``GET /openapi.json``):
     routes/setup.py
     GET    /connections/{connectionId}/setup-options      Billbee shops, order states, payment types; sevDesk
                                                           offline accounts and revenue accounts
+    POST   /connections/{connectionId}/setup-options      the same, asked with credentials in the body (a new
+                                                          connection's pickers before its first PUT)
     POST   /connections/{connectionId}/payment-accounts   create an offline (clearing) account for a payment method
                                                           and map the method to it
     routes/orders.py
     POST   /connections/{connectionId}/exports            manual export of chosen orders
     GET    /connections/{connectionId}/orders?state=      export records in one state, paged (GSI, no scan)
     GET    /connections/{connectionId}/orders/{orderId}   one export record
+    GET    /connections/{connectionId}/orders/{orderId}/explanation   why an order was (not) exported, any id
     POST   /connections/{connectionId}/orders/{orderId}/retry     re-queue a FAILED or NEEDS_ATTENTION order
     POST   /connections/{connectionId}/orders/{orderId}/handled   mark an order as booked by hand
     GET    /connections/{connectionId}/dead-letters       the export messages in the dead-letter queue
     routes/reconciliation.py
     GET    /connections/{connectionId}/reconciliation?from=&to=   Billbee's invoices and credit notes of a period
                                                           against sevDesk's revenue vouchers (JSON or CSV)
+
+    connector.console (before authentication)
+    GET    /console, /console/<asset>                     the web console's static shell: no data, no token
 
 This module is what comes before routing: every route, ``/openapi.json`` included, needs ``Authorization: Bearer
 <token>`` with the token kept in Secrets Manager (``API_TOKEN_SECRET_ID``); anything else gets 401 and no data. The
@@ -52,6 +58,7 @@ from connector.api.routes.connections import connections_router
 from connector.api.routes.orders import orders_router
 from connector.api.routes.reconciliation import reconciliation_router
 from connector.api.routes.setup import setup_router
+from connector.console import console_response, is_console_path
 from connector.observability import logger, redact_secret
 from connector.pipeline.manual import DEFAULT_TIME_BUDGET_SECONDS
 from connector.pipeline.runtime import Runtime
@@ -110,6 +117,11 @@ class ApiApp:
         """The Lambda entry: authenticate, check the body, route; never a stack trace to the caller."""
         self.context.started = self.context.clock()
         try:
+            http = (event.get("requestContext") or {}).get("http") or {}
+            path = str(http.get("path") or event.get("rawPath") or "")
+            if is_console_path(path):
+                # The console's shell holds no data; it loads before the user has typed the token.
+                return console_response(str(http.get("method") or "GET").upper(), path)
             headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
             if not self._authorised(headers):
                 return json_response(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})

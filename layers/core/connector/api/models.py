@@ -8,9 +8,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from connector.billbee.models import Order
+from connector.pipeline.explain import Verdict
 from connector.pipeline.manual import MAX_ORDERS_PER_REQUEST, ManualOutcome
 from connector.pipeline.setup import SetupReport
-from connector.settings.model import CONNECTION_ID_PATTERN, KNOWN_PAYMENT_METHODS, ConnectionSettings
+from connector.settings.model import CONNECTION_ID_PATTERN, KNOWN_PAYMENT_METHODS, ConnectionSettings, Credentials
 from connector.store.records import ExportState, OrderRecord
 
 MASK = "********"
@@ -57,6 +59,12 @@ class PaymentAccountBody(_Request):
     accounting_number: Annotated[int, Field(gt=0, le=99_999_999)] | None = Field(
         None, description="booking account number; sevDesk picks the next free one when omitted"
     )
+
+
+class SetupOptionsBody(_Request):
+    """Credentials to ask Billbee and sevDesk with, for a connection not stored yet (or to try new credentials)."""
+
+    credentials: Credentials = Field(description="the four credentials; used for this request only, never stored")
 
 
 class HandledBody(_Request):
@@ -250,6 +258,46 @@ class ExportAnswer(_Answer):
     orders: list[OrderOutcomeView] = Field(description="one entry per distinct order id, in the request's order")
     counts: dict[str, int] = Field(description="how many orders got each outcome")
     resend: list[int] = Field(description="ids not checked within this request's time budget: send them again")
+
+
+class BillbeeOrderSummary(_Answer):
+    """Who and what the order is, as Billbee has it now (shown next to the explanation)."""
+
+    order_number: str | None = Field(description="the shop's order number")
+    customer_name: str | None
+    company: str | None
+    shop_name: str | None
+    state: int | None = Field(description="Billbee's order state id")
+    state_name: str | None = Field(None, description="the state's name in Billbee, when Billbee named it")
+    invoice_number: str | None = Field(description="as printed (prefix + number + postfix); null without invoice")
+    created_at: str | None
+    tags: list[str]
+
+    @classmethod
+    def of(cls, order: Order, state_names: dict[int, str | None] | None = None) -> BillbeeOrderSummary:
+        address = order.invoice_address
+        customer = (order.customer.name if order.customer else None) or (address.person_name if address else None)
+        return cls(
+            order_number=order.order_number, customer_name=customer or None,
+            company=address.company if address else None,
+            shop_name=order.seller.billbee_shop_name if order.seller else None, state=order.state,
+            state_name=(state_names or {}).get(order.state) if order.state is not None else None,
+            invoice_number=order.printed_invoice_number if order.has_invoice else None,
+            created_at=order.created_at.isoformat() if order.created_at else None, tags=list(order.tags or []),
+        )
+
+
+class OrderExplanation(_Answer):
+    """ "Why was this order not exported?" in plain words, for any order id."""
+
+    connection_id: str
+    order_id: int
+    verdict: Verdict = Field(description="exported (or booked by hand), inProgress, or notExported")
+    reason: str = Field(description="why, in one sentence")
+    what_to_do: str | None = Field(description="what a person can do about it; null when nothing is needed")
+    record: OrderStatus | None = Field(description="the export record; null when the connector has none")
+    order: BillbeeOrderSummary | None = Field(description="the order as Billbee has it; null when unavailable")
+    billbee_error: str | None = Field(None, description="why Billbee's side is missing, when it could not be read")
 
 
 class Named(_Answer):

@@ -194,6 +194,15 @@ class Credentials(_Model):
             raise ValueError("must not contain spaces, line breaks or control characters (was it pasted whole?)")
         return text
 
+    @field_validator("billbee_api_key", "sevdesk_api_token", mode="after")
+    @classmethod
+    def _ascii(cls, value: SecretStr) -> SecretStr:
+        # Both travel in an HTTP header, which carries ASCII only (httpx raises UnicodeEncodeError otherwise);
+        # Billbee's keys and sevDesk's tokens are hex or base64. The user name and password go base64-encoded.
+        if not value.get_secret_value().isascii():
+            raise ValueError("must contain only ASCII letters, digits and punctuation (was something else pasted?)")
+        return value
+
     @model_validator(mode="after")
     def _never_logged(self) -> Credentials:
         for value in self.as_secret_json().values():

@@ -11,12 +11,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from connector.api.context import ApiContext, new_router
 from connector.api.models import (
+    BillbeeOrderSummary,
     ConnectionIdPath,
     DeadLetterList,
     DeadLetterView,
     ExportAnswer,
     ExportBody,
     HandledBody,
+    OrderExplanation,
     OrderIdPath,
     OrderOutcomeView,
     OrderPage,
@@ -25,8 +27,13 @@ from connector.api.models import (
     RetryAnswer,
 )
 from connector.api.problems import JSON, ApiProblem, responses
+from connector.billbee.client import BillbeeClient
+from connector.billbee.models import Order
+from connector.errors import ApiError, NotFoundError, UnreadableData
 from connector.pipeline import orders
+from connector.pipeline.connection import interactive_clients
 from connector.pipeline.deadletters import peek_dead_letters
+from connector.pipeline.explain import explain_record, explain_unrecorded
 from connector.pipeline.manual import (
     DEFAULT_TIME_BUDGET_SECONDS,
     MAX_ORDERS_PER_REQUEST,
@@ -83,6 +90,49 @@ def orders_router(ctx: ApiContext) -> APIGatewayHttpRouter:  # noqa: C901 - the 
     )
     def get_order(connection_id: ConnectionIdPath, order_id: OrderIdPath) -> Response[OrderStatus]:
         return Response(200, content_type=JSON, body=OrderStatus.of(ctx.record(connection_id, order_id)))
+
+    @router.get(
+        "/connections/<connectionId>/orders/<orderId>/explanation",
+        operation_id="explainOrder",
+        summary="Why was this order not exported?",
+        description=(
+            "For any order id, with or without an export record: exported, in progress, or not exported with the "
+            "reason in plain words and what to do. An order without a record is read from Billbee and checked "
+            "against the connection's filters, as the hourly poll does. The order's customer, shop and tags as "
+            "Billbee has them come along when Billbee can be asked."
+        ),
+        responses=responses({200: (OrderExplanation, "The explanation")}, 404, 502),
+    )
+    def explain_order(connection_id: ConnectionIdPath, order_id: OrderIdPath) -> Response[OrderExplanation]:
+        stored = ctx.connection(connection_id)
+        record = ctx.runtime.store.get_order(connection_id, order_id)
+        order: Order | None = None
+        state_names: dict[int, str | None] = {}
+        unreadable: str | None = None
+        billbee_error: str | None = None
+        try:
+            with interactive_clients(ctx.runtime, connection_id, ctx.credentials(stored)) as clients:
+                order = clients.billbee.get_order(order_id)
+                state_names = _state_names(clients.billbee)
+        except NotFoundError:
+            order = None
+        except UnreadableData as exc:
+            unreadable = exc.detail
+        except (ApiError, ApiProblem) as exc:
+            if record is None:  # nothing to explain without Billbee
+                raise ApiProblem(502, f"Billbee could not be asked about order {order_id}: {exc}") from exc
+            billbee_error = str(exc)
+        if record is not None:
+            explanation = explain_record(record, max_attempts=ctx.runtime.config.max_attempts)
+        else:
+            explanation = explain_unrecorded(order, stored.settings, unreadable=unreadable)
+        answer = OrderExplanation(
+            connection_id=connection_id, order_id=order_id, verdict=explanation.verdict, reason=explanation.reason,
+            what_to_do=explanation.what_to_do, record=OrderStatus.of(record) if record else None,
+            order=BillbeeOrderSummary.of(order, state_names) if order else None,
+            billbee_error=billbee_error or (f"Billbee's data cannot be read: {unreadable}" if unreadable else None),
+        )
+        return Response(200, content_type=JSON, body=answer)
 
     @router.get(
         "/connections/<connectionId>/orders",
@@ -167,3 +217,11 @@ def orders_router(ctx: ApiContext) -> APIGatewayHttpRouter:  # noqa: C901 - the 
         return Response(200, content_type=JSON, body=OrderStatus.of(record))
 
     return router
+
+
+def _state_names(billbee: BillbeeClient) -> dict[int, str | None]:
+    """Billbee's names of its order states, so the answer says "Versendet", not 4; without them, the id alone."""
+    try:
+        return {entry.id: entry.name for entry in billbee.order_states()}
+    except ApiError:
+        return {}
