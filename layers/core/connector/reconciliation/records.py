@@ -1,9 +1,9 @@
 """The export records a report needs, read as cheaply as the table allows.
 
 A connection's records grow by every order it ever exported; reading them all for one month would cost a year's
-records by December. So the records of a period's documents are read one by one by key (``ORDER#<order id>``, in
-parallel), with the order id Billbee's invoice list gives as ``BillbeeId`` and, for a credit note, the one the poll
-remembered under its number (``CREDITNOTENO#<number>``). Each is taken only if its printed invoice number is the
+records by December. So the records of a period's documents are read by key (``ORDER#<order id>``, 100 keys per
+``BatchGetItem``), with the order id Billbee's invoice list gives as ``BillbeeId`` and, for a credit note, the one the
+poll remembered under its number (``CREDITNOTENO#<number>``). Each is taken only if its printed invoice number is the
 document's.
 
 ``BillbeeId`` is the order id in Billbee's PHP fixture but the invoice's own id in its C# SDK (billbee-api.md §8.3):
@@ -15,7 +15,6 @@ period (its invoice is dated elsewhere, and only the number is known).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from connector.billbee.invoices import is_invoice, printed_number_matches
@@ -24,13 +23,12 @@ from connector.observability import logger
 from connector.reconciliation.documents import RecordIndex, record_order
 from connector.store.records import OrderRecord
 
-READERS = 8  # concurrent GetItem: DynamoDB serves thousands a second
-
 
 class RecordReader(Protocol):
-    """The part of ``store.dynamo.Store`` the report reads (GetItem and Query only: what the ApiFunction may do)."""
+    """The part of ``store.dynamo.Store`` the report reads (GetItem, BatchGetItem and Query: what the ApiFunction
+    may do)."""
 
-    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
+    def get_orders(self, connection_id: str, order_ids: Iterable[int]) -> dict[int, OrderRecord | None]: ...
 
     def list_orders(self, connection_id: str) -> list[OrderRecord]: ...
 
@@ -52,10 +50,9 @@ def _is_its_record(record: OrderRecord, invoice: InvoiceDetails) -> bool:
 class Records:
     available = True  # the connector's table is there to read
 
-    def __init__(self, store: RecordReader, connection_id: str, *, readers: int = READERS) -> None:
+    def __init__(self, store: RecordReader, connection_id: str) -> None:
         self.store = store
         self.connection_id = connection_id
-        self.readers = readers
         self._by_number: dict[str, OrderRecord] = {}
         self._full: RecordIndex | None = None
         self.read_in_full = False
@@ -65,8 +62,10 @@ class Records:
         wanted = [i for i in invoices if _number(i) and _number(i) not in self._by_number]
         if not wanted:
             return dict(self._by_number)
-        with ThreadPoolExecutor(max_workers=self.readers) as pool:
-            candidates = list(pool.map(self._candidate, wanted))
+        keys = [self._keys(invoice) for invoice in wanted]
+        fetched = self.store.get_orders(self.connection_id, [i for ids in keys for i in ids])
+        candidates = [next((r for r in (fetched.get(i) for i in ids) if r is not None and _is_its_record(r, invoice)),
+                           None) for invoice, ids in zip(wanted, keys, strict=True)]
         found = 0
         for invoice, record in zip(wanted, candidates, strict=True):
             if record is not None:
@@ -83,7 +82,9 @@ class Records:
                     self._by_number.setdefault(_number(invoice), record)
         return dict(self._by_number)
 
-    def _candidate(self, invoice: InvoiceDetails) -> OrderRecord | None:
+    def _keys(self, invoice: InvoiceDetails) -> list[int]:
+        """The order ids whose record may be the document's: its ``BillbeeId`` and, for a credit note, the order the
+        poll remembered under its number."""
         ids: list[int] = []
         if invoice.billbee_id is not None:
             ids.append(invoice.billbee_id)
@@ -91,13 +92,7 @@ class Records:
             remembered = self.store.credit_note_order(self.connection_id, _number(invoice))
             if remembered is not None and remembered not in ids:
                 ids.append(remembered)
-        for order_id in ids:
-            if not 0 < order_id < 2**63:
-                continue
-            record = self.store.get_order(self.connection_id, order_id)
-            if record is not None and _is_its_record(record, invoice):
-                return record
-        return None
+        return [i for i in ids if 0 < i < 2**63]
 
     def by_number(self, number: str) -> OrderRecord | None:
         """The record whose invoice number is ``number``, reading the records in full if it is not known yet."""
@@ -114,8 +109,8 @@ class Records:
 
 
 class _NoTable:
-    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
-        return None
+    def get_orders(self, connection_id: str, order_ids: Iterable[int]) -> dict[int, OrderRecord | None]:
+        return {}
 
     def list_orders(self, connection_id: str) -> list[OrderRecord]:
         return []
