@@ -5,7 +5,8 @@
 Starts what ``make serve`` starts (the local stack with the sample shop and the sample connection, the API served on
 127.0.0.1), runs the hourly job once so the pages have orders to show, and drives headless Chromium (Debian's
 ``chromium`` + ``chromium-driver``; ``make browser``) through the console: login, connections, orders, one order,
-manual export, the three settings tabs, "why not exported", a new connection's first step. One order is set to
+manual export, the three settings tabs, "why not exported", a new connection's first step, the reconciliation
+report of the sample shop's November. One order is set to
 FAILED by hand after the run (the sample shop exports cleanly), so the order page shows its error and the Retry
 button. The token is typed into a password field that is empty again before any screenshot is taken; no credential
 is in any picture.
@@ -28,6 +29,7 @@ from local.stack import LocalStack
 
 WIDTH, MIN_HEIGHT, TIMEOUT = 1280, 800, 60
 OUTSIDE = 990000000000999
+RECONCILED = ("2026-11-01", "2026-11-30")  # the sample shop's November
 FAILED_ERROR = "sevdesk: 503 Service Unavailable (after 4 tries); tried again with back-off"
 
 
@@ -94,6 +96,8 @@ def take_screenshots(out: Path, *, lang: str = "de") -> list[Path]:
                     shots.take(name)
                 shots.visit(f"#/c/{connection_id}/why/{OUTSIDE}", "09-why-not-exported", ".verdict")
                 shots.visit("#/new", "10-new-connection", "#new-form")
+                shots.visit(f"#/c/{connection_id}/reconciliation/{RECONCILED[0]}/{RECONCILED[1]}",
+                            "11-reconciliation", "#rec-verdict")
             finally:
                 driver.quit()
     return shots.written

@@ -21,6 +21,6 @@ def test_make_serve_screenshots_writes_a_picture_of_every_page(tmp_path: Path) -
     names = sorted(p.stem for p in written)
     assert names == ["01-login", "02-connections", "03-orders", "04-order-failed", "05-export",
                      "06-settings-general", "07-settings-sevdesk", "08-settings-accounts", "09-why-not-exported",
-                     "10-new-connection"]
+                     "10-new-connection", "11-reconciliation"]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

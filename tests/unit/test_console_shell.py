@@ -185,3 +185,15 @@ def test_a_key_or_token_that_cannot_travel_in_a_header_is_refused_with_its_field
     assert "ASCII" in str(raised.value) and "schlüssel" not in str(raised.value)
     # a user name and password go base64-encoded: any character is fine there
     Credentials.model_validate({**values, field: "a" * 32})
+
+
+def test_every_text_is_there_in_german_and_in_english() -> None:
+    """i18n.js: the same keys in both languages, so the English switch never falls back to German (or to a key)."""
+    import re
+
+    texts = console_asset("GET", "/console/i18n.js").body
+    german, english = texts.split("\n  en: {", 1)
+    keys = [set(re.findall(r"^    (\w+): ", part, flags=re.MULTILINE)) for part in (german, english)]
+    assert keys[0] == keys[1] and len(keys[0]) > 200
+    for key in ("tabReconciliation", "recVerdict_doesNotReconcile", "progressNoRate", "durHours"):
+        assert key in keys[0]

@@ -75,6 +75,33 @@
     return date.toLocaleString(lang === "de" ? "de-DE" : "en-GB");
   }
 
+  function locale() {
+    return lang === "de" ? "de-DE" : "en-GB";
+  }
+
+  function formatCount(value) {
+    return new Intl.NumberFormat(locale(), {maximumFractionDigits: 0}).format(value);
+  }
+
+  // An amount as the API sends it ("1234.50", never a float) in the reader's notation, digit by digit: no rounding.
+  function formatMoney(value) {
+    if (value === null || value === undefined) return t("none");
+    const match = /^(-?)(\d+)\.(\d{2})$/.exec(String(value));
+    if (!match) return String(value);
+    const [group, decimal] = lang === "de" ? [".", ","] : [",", "."];
+    return match[1] + match[2].replace(/\B(?=(\d{3})+(?!\d))/g, group) + decimal + match[3];
+  }
+
+  // A time left for people: "unter einer Minute", "etwa 25 Min.", "etwa 3 Std. 20 Min.", "etwa 2 Tage 5 Std.".
+  function formatDuration(seconds) {
+    if (seconds < 60) return t("durLessThanMinute");
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 90) return t("durMinutes", {m: minutes});
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return t("durHours", {h: hours, m: minutes % 60});
+    return t("durDays", {d: Math.floor(hours / 24), h: hours % 24});
+  }
+
   // -- the API ---------------------------------------------------------------------------------------------------
   class ApiFailure extends Error {
     constructor(status, body, message) {
@@ -88,35 +115,49 @@
     return sessionStorage.getItem(TOKEN_KEY);
   }
 
-  async function api(method, path, body) {
-    const headers = {"Authorization": "Bearer " + token(), "Accept": "application/json"};
-    const init = {method: method, headers: headers, cache: "no-store", credentials: "omit", redirect: "error"};
-    if (body !== undefined) {
+  // One request with the bearer header; a refused token returns to the login, any other error status throws with
+  // the API's error text. The caller reads the body (JSON, or a Blob for the CSV download).
+  async function send(method, path, options) {
+    const opts = options || {};
+    const headers = {"Authorization": "Bearer " + token(), "Accept": opts.accept || "application/json"};
+    const init = {method: method, headers: headers, cache: "no-store", credentials: "omit", redirect: "error",
+                  signal: opts.signal};
+    if (opts.body !== undefined) {
       headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
+      init.body = JSON.stringify(opts.body);
     }
     let response;
     try {
       response = await fetch(path, init);
     } catch (exc) {
+      if (exc.name === "AbortError") throw exc;
       throw new ApiFailure(0, null, t("errorNetwork", {detail: exc.message}));
-    }
-    let answer = null;
-    try {
-      answer = await response.json();
-    } catch (exc) {
-      answer = null;
     }
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
       showLogin(t("loginWrong"));
-      throw new ApiFailure(401, answer, t("loginWrong"));
+      throw new ApiFailure(401, null, t("loginWrong"));
     }
     if (!response.ok) {
+      let answer = null;
+      try {
+        answer = await response.json();
+      } catch (exc) {
+        answer = null;
+      }
       const detail = answer && answer.error ? answer.error : response.statusText;
       throw new ApiFailure(response.status, answer, t("errorApi", {status: response.status, detail: detail}));
     }
-    return answer;
+    return response;
+  }
+
+  async function api(method, path, body) {
+    const response = await send(method, path, {body: body});
+    try {
+      return await response.json();
+    } catch (exc) {
+      return null;
+    }
   }
 
   function connectionPath(connectionId) {
@@ -171,7 +212,7 @@
     if (connectionId) {
       const base = "#/c/" + encodeURIComponent(connectionId);
       for (const [key, target] of [["tabOrders", "/orders"], ["tabExport", "/export"], ["tabSettings", "/settings"],
-                                   ["tabWhy", "/why"]]) {
+                                   ["tabWhy", "/why"], ["tabReconciliation", "/reconciliation"]]) {
         items.push(el("a", {href: base + target, "aria-current": key === active ? "page" : null,
                             "data-tab": target.slice(1)}, t(key)));
       }
@@ -187,6 +228,10 @@
     if (route.page === "orders") route.state = parts[3] || null;
     if (route.page === "order") route.orderId = parts[3];
     if (route.page === "why") route.orderId = parts[3] || null;
+    if (route.page === "reconciliation") {
+      route.from = parts[3] || null;
+      route.to = parts[4] || null;
+    }
     return route;
   }
 
@@ -201,7 +246,8 @@
     say("");
     const route = parseRoute();
     const page = {connections: connectionsPage, orders: ordersPage, order: orderPage, export: exportPage,
-                  settings: settingsPage, why: whyPage, new: newConnectionPage}[route.page] || connectionsPage;
+                  settings: settingsPage, why: whyPage, reconciliation: reconciliationPage,
+                  new: newConnectionPage}[route.page] || connectionsPage;
     const container = el("section", {class: "page", "data-page": route.page});
     container.append(el("p", {class: "loading"}, t("loading")));
     clear(app()).append(container);
@@ -245,6 +291,61 @@
     return list;
   }
 
+  // Where the exports stand (GET /connections/{id} ``progress``, pipeline/progress.py): four figures, and while a
+  // listing continues over several polls or work is queued a line with what is listed, what is left and when it
+  // will be done; "done" once nothing is left. Each figure carries the API's value in data-value.
+  function figure(name, value, text) {
+    return el("span", {class: "figure", "data-progress": name, "data-value": value === null ? "" : String(value)},
+              text);
+  }
+
+  // A text with "{n}" where a node goes: the node stays an element (its data-value), the words around it text.
+  function withNode(key, node) {
+    const [before, after] = t(key).split("{n}");
+    return [before, node, after === undefined ? "" : after];
+  }
+
+  function progressLine(progress) {
+    if (progress.done) {
+      return el("p", {class: "progress-line ok-text", "data-line": "done"}, t("progressDone"));
+    }
+    const parts = [];
+    if (!progress.listingComplete) {
+      parts.push(withNode("progressListed", figure("ordersListed", progress.ordersListed,
+                                                   formatCount(progress.ordersListed || 0))));
+      if (progress.ordersLeftToList !== null) {
+        parts.push(withNode("progressLeftToList", figure("ordersLeftToList", progress.ordersLeftToList,
+                                                         formatCount(progress.ordersLeftToList))));
+      }
+    } else {
+      parts.push([t("progressListingComplete")]);
+    }
+    if (progress.exportsPerHour === null) {
+      parts.push([el("span", {"data-progress": "noRate"}, t("progressNoRate"))]);
+    } else {
+      parts.push(withNode("progressRate", figure("exportsPerHour", progress.exportsPerHour,
+                                                 formatCount(Math.round(progress.exportsPerHour)))));
+      if (progress.estimatedSecondsLeft !== null) {
+        parts.push(withNode("progressLeft", figure("estimatedSecondsLeft", progress.estimatedSecondsLeft,
+                                                   formatDuration(progress.estimatedSecondsLeft))));
+      }
+    }
+    const line = el("p", {class: "progress-line", "data-line": "running"});
+    parts.forEach((part, index) => line.append(...(index ? [" · "] : []), ...part));
+    return line;
+  }
+
+  function progressBlock(progress) {
+    if (!progress) return el("div", {class: "progress"}, t("none"));
+    const figures = el("p", {class: "figures"});
+    [["exported", "progressExported"], ["queued", "progressQueued"], ["failed", "progressFailed"],
+     ["waiting", "progressWaiting"]].forEach(([name, key], index) => {
+      if (index) figures.append(" · ");
+      figures.append(...withNode(key, figure(name, progress[name], formatCount(progress[name]))));
+    });
+    return el("div", {class: "progress"}, figures, progressLine(progress));
+  }
+
   async function connectionsPage(route, container, current) {
     crumbs(null, null);
     const listed = await api("GET", "/connections");
@@ -267,10 +368,12 @@
         el("td", {}, summary.enabled ? t("yes") : t("no")),
         statusCell(summary.status),
         el("td", {class: "poll"}, detail.failure ? detail.failure : pollText(detail.lastPoll)),
-        el("td", {}, detail.failure ? t("none") : countsList(summary.connectionId, detail.counts || {}))));
+        el("td", {}, detail.failure ? t("none") : countsList(summary.connectionId, detail.counts || {})),
+        el("td", {class: "export-progress"}, detail.failure ? t("none") : progressBlock(detail.progress))));
     });
     container.append(el("table", {class: "connections"},
-      el("thead", {}, el("tr", {}, ["colName", "colId", "colEnabled", "colStatus", "colLastPoll", "colCounts"]
+      el("thead", {}, el("tr", {}, ["colName", "colId", "colEnabled", "colStatus", "colLastPoll", "colCounts",
+                                       "colProgress"]
         .map((key) => el("th", {scope: "col"}, t(key))))),
       body));
   }
@@ -298,7 +401,9 @@
     const counts = view.counts || {};
     const state = route.state && STATES.includes(route.state) ? route.state
       : (STATES.find((s) => counts[s]) || "EXPORTED");
-    clear(container).append(el("h1", {}, view.connection.name, " · ", t("tabOrders")));
+    clear(container).append(el("h1", {}, view.connection.name, " · ", t("tabOrders")),
+      el("section", {class: "card export-progress", "aria-label": t("colProgress")},
+        el("h2", {}, t("colProgress")), progressBlock(view.progress)));
     const tabs = el("nav", {class: "states", "aria-label": t("fieldState")});
     for (const name of STATES) {
       tabs.append(el("a", {href: "#/c/" + encodeURIComponent(connectionId) + "/orders/" + name,
@@ -986,6 +1091,270 @@
     }
     if (explained.record) {
       answer.append(el("p", {}, el("a", {href: orderLink(connectionId, explained.orderId)}, t("whyRecord"))));
+    }
+  }
+
+  // -- page 6: the reconciliation report of a period -------------------------------------------------------------
+  // GET /connections/{id}/reconciliation answers 202 while a large period is read in slices: the page sends the same
+  // request again after Retry-After, at most MAX_REC_ROUNDS times, and the user can cancel (docs/reconciliation.md).
+  const MAX_REC_ROUNDS = 120;
+  const MAX_REC_WAIT_SECONDS = 120;
+  const REC_CATEGORIES = ["missing", "different", "extra", "open", "matched"];
+
+  function pad2(n) {
+    return String(n).padStart(2, "0");
+  }
+
+  function previousMonth() {
+    const now = new Date();
+    const first = new Date(now.getFullYear(), now.getMonth() - 1, 1);
+    return first.getFullYear() + "-" + pad2(first.getMonth() + 1);
+  }
+
+  function monthBounds(month) {
+    const [year, number] = month.split("-").map(Number);
+    return [month + "-01", month + "-" + pad2(new Date(year, number, 0).getDate())];
+  }
+
+  function wholeMonth(first, last) {
+    return /^\d{4}-\d{2}-01$/.test(first) && first.slice(0, 7) === last.slice(0, 7)
+      && monthBounds(first.slice(0, 7))[1] === last;
+  }
+
+  // Ask until the report is there: 200 answers it; 202 shows its progress and waits Retry-After. Returns the final
+  // Response and the number of requests, or null when cancelled.
+  async function untilAnswered(path, accept, run, show) {
+    for (let round = 1; round <= MAX_REC_ROUNDS; round++) {
+      if (run.cancelled()) return null;
+      let response;
+      try {
+        response = await send("GET", path, {accept: accept, signal: run.controller.signal});
+      } catch (exc) {
+        if (exc.name === "AbortError") return null;
+        throw exc;
+      }
+      if (response.status !== 202) return {response: response, rounds: round};
+      const running = await response.json();
+      const header = Number(response.headers.get("Retry-After"));
+      const wait = Math.min(MAX_REC_WAIT_SECONDS, Math.max(1, header || running.retryAfter || 1));
+      show(running, round, wait);
+      await run.pause(wait);
+    }
+    throw new ApiFailure(0, null, t("recTooLong", {rounds: MAX_REC_ROUNDS}));
+  }
+
+  function newRun(current) {
+    let stopped = false;
+    let timer = null;
+    let wake = null;
+    const run = {
+      controller: new AbortController(),
+      cancelled: () => stopped || !current(),
+      cancel: () => {
+        stopped = true;
+        run.controller.abort();
+        if (timer !== null) clearTimeout(timer);
+        if (wake) wake();
+      },
+      pause: (seconds) => new Promise((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, seconds * 1000);
+      }),
+    };
+    return run;
+  }
+
+  function runningText(running, round, wait) {
+    const p = running.progress || {};
+    const parts = [t(running.status === "busy" ? "recBusy" : "recReading")];
+    if (p.billbee) {
+      parts.push(t("recProgressBillbee", {pages: p.billbee.pagesRead, documents: p.billbee.documents}));
+    }
+    if (p.sevdesk) {
+      parts.push(t("recProgressSevdesk", {vouchers: p.sevdesk.vouchers, positions: p.sevdesk.positionsRead}));
+    }
+    if (p.records) parts.push(t("recProgressRecords", {read: p.records.read, of: p.records.of}));
+    parts.push(t("recRound", {round: round, max: MAX_REC_ROUNDS, wait: wait}));
+    return parts.join(" · ");
+  }
+
+  async function reconciliationPage(route, container, current) {
+    const connectionId = route.connectionId;
+    crumbs(connectionId, "tabReconciliation");
+    const view = await api("GET", connectionPath(connectionId));
+    if (!current()) return;
+    const chosen = route.from && route.to ? [route.from, route.to] : null;
+    const byMonth = !chosen || wholeMonth(chosen[0], chosen[1]);
+    const month = el("input", {type: "month", id: "rec-month",
+                               value: chosen && byMonth ? chosen[0].slice(0, 7) : previousMonth()});
+    const first = el("input", {type: "date", id: "rec-from", value: chosen ? chosen[0] : ""});
+    const last = el("input", {type: "date", id: "rec-to", value: chosen ? chosen[1] : ""});
+    const modeMonth = el("input", {type: "radio", name: "rec-mode", id: "rec-mode-month", value: "month",
+                                   checked: byMonth});
+    const modePeriod = el("input", {type: "radio", name: "rec-mode", id: "rec-mode-period", value: "period",
+                                    checked: !byMonth});
+    const problem = el("p", {class: "error", role: "alert", id: "rec-problem", hidden: true});
+    const base = "#/c/" + encodeURIComponent(connectionId) + "/reconciliation/";
+    const form = el("form", {class: "card", id: "rec-form", novalidate: true, onsubmit: (event) => {
+      event.preventDefault();
+      problem.hidden = true;
+      let period = null;
+      if (modeMonth.checked && /^\d{4}-\d{2}$/.test(month.value)) period = monthBounds(month.value);
+      if (modePeriod.checked && first.value && last.value) period = [first.value, last.value];
+      if (!period || period[0] > period[1]) {
+        problem.hidden = false;
+        problem.textContent = t(period ? "recBackwards" : "recNoPeriod");
+        return;
+      }
+      const target = base + period[0] + "/" + period[1];
+      if (location.hash === target) render(); else location.hash = target;
+    }},
+      el("p", {}, t("recHelp")),
+      el("div", {class: "check"}, modeMonth, el("label", {for: "rec-mode-month"}, t("recMonth"))),
+      el("div", {class: "field indent"}, month),
+      el("div", {class: "check"}, modePeriod, el("label", {for: "rec-mode-period"}, t("recPeriod"))),
+      el("div", {class: "field indent period"}, el("label", {for: "rec-from"}, t("recFrom")), first,
+         el("label", {for: "rec-to"}, t("recTo")), last),
+      problem, el("button", {type: "submit", id: "rec-button"}, t("recButton")));
+    month.addEventListener("focus", () => { modeMonth.checked = true; });
+    first.addEventListener("focus", () => { modePeriod.checked = true; });
+    last.addEventListener("focus", () => { modePeriod.checked = true; });
+    const report = el("div", {id: "rec-report"});
+    clear(container).append(el("h1", {}, view.connection.name, " · ", t("recTitle")), form, report);
+    if (!chosen) return;
+
+    const query = "?from=" + encodeURIComponent(chosen[0]) + "&to=" + encodeURIComponent(chosen[1]);
+    const path = connectionPath(connectionId) + "/reconciliation" + query;
+    const progress = el("p", {id: "rec-progress", role: "status"}, t("recReading"));
+    const run = newRun(current);
+    const cancel = el("button", {type: "button", id: "rec-cancel", class: "secondary", onclick: () => run.cancel()},
+                      t("recCancel"));
+    report.append(el("div", {class: "running"}, progress, cancel));
+    const answered = await untilAnswered(path, "application/json", run, (running, round, wait) => {
+      progress.textContent = runningText(running, round, wait);
+    });
+    if (!current()) return;
+    clear(report);
+    if (answered === null) {
+      report.append(el("p", {id: "rec-cancelled", role: "status"}, t("recCancelled")));
+      return;
+    }
+    const body = await answered.response.json();
+    showReport(report, connectionId, body, answered.rounds, path, current);
+  }
+
+  function amountCell(side, part, value) {
+    const zero = /^-?0\.00$/.test(String(value));
+    return el("td", {class: "amount" + (side === "difference" && !zero ? " diff" : ""), "data-side": side,
+                     "data-part": part, "data-value": String(value)}, formatMoney(value));
+  }
+
+  function totalsTable(body) {
+    const sides = ["billbee", "sevdesk", "difference"];
+    const parts = ["gross", "net", "vat"];
+    const head = el("thead", {},
+      el("tr", {}, el("th", {scope: "col", rowspan: 2}, t("colTaxRule")), el("th", {scope: "col", rowspan: 2},
+                                                                              t("colTaxRate")),
+        sides.map((side) => el("th", {scope: "colgroup", colspan: 3, class: "group"}, t("recSide_" + side)))),
+      el("tr", {}, sides.flatMap(() => parts.map((part) => el("th", {scope: "col", class: "amount"},
+                                                               t("recPart_" + part))))));
+    const rows = el("tbody");
+    for (const row of body.totals) {
+      rows.append(el("tr", {"data-rule": row.taxRule === null ? "" : String(row.taxRule), "data-rate": row.rate},
+        el("th", {scope: "row"}, row.taxRuleName), el("td", {}, row.rate + " %"),
+        sides.flatMap((side) => parts.map((part) => amountCell(side, part, row[side][part])))));
+    }
+    const foot = el("tfoot", {}, el("tr", {"data-total": "all"},
+      el("th", {scope: "row", colspan: 2}, t("recTotal")),
+      sides.flatMap((side) => parts.map((part) => amountCell(side, part, body.total[side][part])))));
+    return el("table", {class: "rec-totals"}, head, rows, foot);
+  }
+
+  function lineRow(connectionId, line) {
+    const b = line.billbee;
+    const v = line.sevdesk;
+    const x = line.export;
+    const exportCell = x
+      ? el("td", {class: "export", "data-export-state": x.state},
+        el("a", {href: orderLink(connectionId, x.orderId)}, t("state_" + x.state)),
+        x.reason ? el("span", {class: "reason"}, ": " + x.reason) : null)
+      : el("td", {class: "export"}, t("recNoExport"));
+    return el("tr", {"data-category": line.category, "data-number": line.invoiceNumber || "",
+                     "data-voucher": v ? v.voucherId : ""},
+      el("td", {}, line.invoiceNumber || t("none")),
+      el("td", {}, b ? [b.invoiceDate || t("none"), " · ", el("span", {class: "amount", "data-value": b.total.gross},
+                                                               formatMoney(b.total.gross))] : t("none")),
+      el("td", {}, v ? [t("recVoucher", {id: v.voucherId}), " · ", v.voucherDate || t("none"), " · ",
+                        el("span", {class: "amount", "data-value": v.total.gross}, formatMoney(v.total.gross))]
+        : t("none")),
+      exportCell,
+      el("td", {class: "reason"}, line.reasons.length ? el("ul", {}, line.reasons.map((r) => el("li", {}, r)))
+        : t("none")));
+  }
+
+  function linesTable(connectionId, lines, category) {
+    return el("table", {class: "rec-lines", "data-category": category},
+      el("thead", {}, el("tr", {}, ["recColNumber", "recColBillbee", "recColSevdesk", "recColExport", "recColReasons"]
+        .map((key) => el("th", {scope: "col"}, t(key))))),
+      el("tbody", {}, lines.map((line) => lineRow(connectionId, line))));
+  }
+
+  function showReport(target, connectionId, body, rounds, path, current) {
+    const counts = body.counts || {};
+    const verdict = body.reconciles ? "reconciles" : "doesNotReconcile";
+    target.setAttribute("data-rounds", String(rounds));
+    target.append(
+      el("p", {class: "verdict " + (body.reconciles ? "ok-text" : "error-text"), id: "rec-verdict",
+               "data-verdict": verdict}, t("recVerdict_" + verdict, {from: body.period.from, to: body.period.to})),
+      el("p", {id: "rec-counts"}, REC_CATEGORIES.map((c) => t("recCount_" + c, {n: counts[c] || 0})).join(", ")),
+      el("p", {class: "hint"}, t("recPayments_" + body.paymentReconciliation)));
+    const csvStatus = el("span", {id: "rec-csv-status", role: "status"});
+    const csv = el("button", {type: "button", id: "rec-csv", class: "secondary", onclick: async () => {
+      csv.disabled = true;
+      csvStatus.className = "";
+      csvStatus.textContent = " " + t("recCsvRunning");
+      try {
+        const run = newRun(current);
+        const answered = await untilAnswered(path + "&format=csv", "text/csv", run, (running, round, wait) => {
+          csvStatus.textContent = " " + runningText(running, round, wait);
+        });
+        if (answered === null) return;
+        const blob = await answered.response.blob();
+        const name = "reconciliation-" + connectionId + "-" + body.period.from + "-" + body.period.to + ".csv";
+        const url = URL.createObjectURL(blob);
+        const link = el("a", {href: url, download: name, hidden: true});
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60000);
+        csvStatus.className = "ok-text";
+        csvStatus.setAttribute("data-bytes", String(blob.size));
+        csvStatus.textContent = " " + t("recCsvDone", {name: name});
+      } catch (exc) {
+        csvStatus.className = "error-text";
+        csvStatus.textContent = " " + exc.message;
+      } finally {
+        csv.disabled = false;
+      }
+    }}, t("recCsv"));
+    target.append(el("div", {class: "actions"}, csv, csvStatus));
+    target.append(el("h2", {}, t("recTotals")), totalsTable(body));
+    for (const category of REC_CATEGORIES.slice(0, 4)) {
+      const lines = body.lines.filter((line) => line.category === category);
+      if (!lines.length) continue;
+      target.append(el("h2", {id: "rec-" + category}, t("recCategory_" + category, {n: lines.length})),
+        el("p", {class: "hint"}, t("recCategoryHelp_" + category)), linesTable(connectionId, lines, category));
+    }
+    const matched = body.lines.filter((line) => line.category === "matched");
+    if (!body.lines.some((line) => line.category !== "matched")) {
+      target.append(el("p", {class: "empty", id: "rec-all-matched"}, t("recAllMatched")));
+    }
+    if (matched.length) {
+      target.append(el("details", {id: "rec-matched"},
+        el("summary", {}, t("recMatchedSummary", {n: matched.length})), linesTable(connectionId, matched, "matched")));
+    }
+    if (body.notes && body.notes.length) {
+      target.append(el("h2", {}, t("recNotes")), el("ul", {id: "rec-notes"}, body.notes.map((n) => el("li", {}, n))));
     }
   }
 
