@@ -5,6 +5,8 @@ a non-zero exit, never a traceback, and never print a value from the connection 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,27 @@ def check_fault_operations(rules: list[Any], operations: dict[str, set[str]]) ->
         if not any(rule.operation in ops for ops in apis.values()):
             known = ", ".join(sorted(set().union(*apis.values())))
             raise BadInput(f"--faults: {rule.api} has no operation {rule.operation!r}; known: {known}")
+
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+def read_only_main(run: Callable[[], int], log: Path) -> int:
+    """A read-only command's outcome as its exit status: bad input (2) and interruption (130) as one line, and a bug
+    as one line with secrets masked (70), pointing at ``log`` for the details. Nothing was written to Billbee or
+    sevDesk in any case."""
+    try:
+        return run()
+    except BadInput as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written to Billbee or sevDesk", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line, secrets masked
+        from connector.observability import redacted
+
+        print(redacted(f"internal error: {type(exc).__name__}: {exc} (see {log})"), file=sys.stderr)
+        return EXIT_INTERNAL
+

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from local.inputs import EXIT_BAD_INPUT, BadInput, load_connection, load_orders
+from local.inputs import EXIT_BAD_INPUT, BadInput, load_connection, load_orders, read_only_main
 from local.stack import LocalStack, generate_credentials
 
 EXIT_FAILED = 1
@@ -312,20 +312,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return LocalReconcile(args, os.environ if env is None else env).run()
-    except BadInput as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written to Billbee or sevDesk", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: one line, secrets masked; the functions' log has the details
-        from connector.observability import redacted
-
-        log = "reconcile-connector.log" if args.live else "reconcile-functions.log"
-        print(redacted(f"internal error: {type(exc).__name__}: {exc} (see {args.out}/{log})"), file=sys.stderr)
-        return EXIT_INTERNAL
+    log = "reconcile-connector.log" if args.live else "reconcile-functions.log"
+    return read_only_main(LocalReconcile(args, os.environ if env is None else env).run, Path(args.out) / log)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from local.inputs import EXIT_BAD_INPUT, BadInput, load_connection, read_json, settings_problems
+from local.inputs import EXIT_BAD_INPUT, BadInput, load_connection, read_json, read_only_main, settings_problems
 
 EXIT_OK = 0
 EXIT_UNREACHABLE = 1
@@ -319,17 +318,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = parse_args(argv)
-    environment = os.environ if env is None else env
-    try:
-        return Cli(args, environment).run()
-    except BadInput as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written to Billbee or sevDesk", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: one line, credentials masked; connector.log has the details
-        from connector.observability import redacted
-
-        print(redacted(f"internal error: {type(exc).__name__}: {exc} (see {args.out}/connector.log)"), file=sys.stderr)
-        return EXIT_INTERNAL
+    return read_only_main(Cli(args, os.environ if env is None else env).run, Path(args.out) / "connector.log")
