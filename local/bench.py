@@ -27,6 +27,7 @@ POLL_MEMORY_BOUND_MIB = 256
 BILLBEE_BOUND_ORDERS_PER_S = 2.0  # three calls per export on three endpoints, each 2 requests/s (billbee-api.md §8)
 BILLBEE_CALLS_PER_ORDER_BOUND = 3.02
 SEVDESK_CALLS_PER_ORDER_BOUND = 5.0
+SCRATCH_LOG = Path("/tmp/bench-functions.log")  # noqa: S108 - the functions' log of a local benchmark
 
 
 def import_times() -> dict[str, float]:
@@ -84,8 +85,7 @@ def local_run(orders: int, rate_limits: bool) -> dict[str, float]:
         generated.append(order)
     connection = json.loads((REPO / "local" / "sample_connection.json").read_text())
     with LocalStack(orders=generated, billbee_rate_limits=rate_limits) as stack:
-        log = Path("/tmp/bench-functions.log")  # noqa: S108 - a scratch log of a local benchmark
-        with stack.function_logs(log):
+        with stack.function_logs(SCRATCH_LOG):
             stack.save_connection(connection)
             started = time.perf_counter()
             stack.poll()
@@ -166,7 +166,7 @@ def calls_per_order(orders: int) -> dict[str, Any]:
     """Billbee and sevDesk calls per exported order over a whole run (listing amortised), and contacts created."""
     from local.history import order_history
 
-    with _history_stack(order_history(orders)) as stack:
+    with _history_stack(order_history(orders)) as stack, stack.function_logs(SCRATCH_LOG):
         stack.save_connection(_connection())
         before = Counter((e.api, e.operation) for e in [*stack.billbee.exchanges, *stack.sevdesk.exchanges])
         stack.poll()

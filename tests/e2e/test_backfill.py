@@ -111,3 +111,14 @@ def test_a_second_hourly_poll_over_an_unchanged_account_sends_no_per_order_call_
     assert calls[("billbee", "list_orders")] <= len(waiting) // PAGE_SIZE + 1 + 1, calls
     assert calls[("billbee", "list_invoices")] <= 1, calls  # credit notes since the last poll
     assert order_items(stack) == before_items  # not one record written
+
+
+def test_every_export_message_names_its_connection_as_the_fair_queue_tenant() -> None:
+    orders = order_history(12)
+    with LocalStack(orders=orders, billbee_rate_limits=False) as stack:
+        stack.save_connection(CONNECTION)
+        stack.poll()
+        messages = stack.sqs().receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10,
+                                               AttributeNames=["All"]).get("Messages", [])
+    assert len(messages) == 10
+    assert {m["Attributes"].get("MessageGroupId") for m in messages} == {CID}

@@ -1,4 +1,8 @@
-"""The export queue: one message per order, sent in batches of ten, for the poll, the manual export and retries."""
+"""The export queue: one message per order, sent in batches of ten, for the poll, the manual export and retries.
+
+Each message names its connection as its ``MessageGroupId``: on a standard queue that makes SQS treat connections as
+tenants of a fair queue (architecture.md §5, "Fairness"), so a connection with a long backlog is not served before
+a quiet one's hourly orders."""
 
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ def enqueue_exports(
                 {
                     "Id": str(i),
                     "MessageBody": json.dumps({"connectionId": connection_id, "orderId": oid, "reason": reason}),
+                    # SQS fair queues (standard queues, 2025): the connection is the tenant, so one connection's
+                    # backfill of thousands of messages does not hold up another connection's few.
+                    "MessageGroupId": connection_id,
                 }
                 for i, oid in enumerate(batch)
             ],
