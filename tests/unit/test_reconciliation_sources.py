@@ -10,7 +10,7 @@ import io
 import json
 import os
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -226,3 +226,38 @@ def test_a_row_sevdesk_should_not_have_sent_is_not_taken_as_revenue_of_the_perio
     dropped = client_answering({"Voucher": {"objects": [row]}}, []).revenue_vouchers_dated(date(2026, 11, 1),
                                                                                          date(2026, 11, 30))
     assert dropped.vouchers == []
+
+
+def test_an_invoice_list_item_billbee_sends_unreadable_is_named_and_the_period_does_not_reconcile() -> None:
+    """Billbee's fixture invoice plus one whose total is not a number: the readable one is matched as usual, the other
+    is neither dropped in silence nor allowed to end the paging early, and the month cannot reconcile."""
+    from connector.billbee.client import BillbeeClient
+    from connector.reconciliation.job import JobState, ReconciliationJob, run_to_end
+    from connector.reconciliation.records import NoRecords
+    from connector.settings.model import ConnectionSettings
+
+    good = php_invoice()
+    bad = {**copy.deepcopy(good), "InvoiceNumber": "RN-2022-0084", "TotalGross": "zwölf Euro"}
+    pages = {"1": [good, bad]}
+
+    def billbee(request: httpx.Request) -> httpx.Response:
+        items = pages.get(request.url.params.get("page", "1"), [])
+        return httpx.Response(200, json={"Paging": {"Page": int(request.url.params.get("page", "1")), "TotalPages": 1,
+                                                    "TotalRows": 2, "PageSize": 250}, "ErrorCode": 0, "Data": items})
+
+    client = BillbeeClient(api_key="k", username="u", password="p", base_url="https://app.billbee.io/api/v1",
+                           transport=httpx.MockTransport(billbee), retry=RetryPolicy(attempts=1))
+    page = client.list_invoices(min_invoice_date=datetime(2022, 7, 1))
+    assert [i.invoice_number for i in page.items] == ["RN-2022-0083"]
+    assert len(page.unreadable) == 1 and "RN-2022-0084" in page.unreadable[0].problem
+    assert page.is_last  # both items count for the page: a short page of one readable item is no early end
+
+    connection = json.loads((Path(__file__).resolve().parents[2] / "local" / "sample_connection.json").read_text())
+    settings = ConnectionSettings.model_validate({**connection, "credentials": None})
+    sevdesk = client_answering({"Voucher": {"objects": []}}, [])
+    job = ReconciliationJob(JobState.new(Period(date(2022, 7, 1), date(2022, 7, 31))), billbee=client,
+                            sevdesk=sevdesk, records=NoRecords, settings=settings)
+    report = run_to_end(job)
+    assert report.counts["missing"] == 1 and report.unreadable == 1 and not report.reconciles
+    assert any("RN-2022-0084" in note and "cannot read" in note for note in report.notes)
+    assert report_dict(report, connection_id="shop", generated_at="now")["reconciles"] is False

@@ -276,16 +276,21 @@ class BillbeeClient:
             params.append(("maxInvoiceDate", _format_datetime(max_invoice_date)))
         body = self._call("GET", "orders/invoices", "list_invoices", params=params)
         items: list[InvoiceDetails] = []
+        unreadable: list[UnreadableOrder] = []
         for raw in _data_list(body, "list_invoices"):
             try:
                 items.append(InvoiceDetails.model_validate(raw))
             except ValidationError as exc:
-                # The order behind it is told by its own export (its positions are then missing), not here.
-                logger.warning("unreadable invoice-list item", extra={"problem": describe_validation_error(exc)})
+                # The order behind it is told by its own export (its positions are then missing); the page keeps
+                # it, so paging counts it and a reconciliation can name it.
+                problem = describe_validation_error(exc)
+                number = raw.get("InvoiceNumber") if isinstance(raw, dict) else None
+                unreadable.append(UnreadableOrder(raw, None, f"invoice {number or '(no number)'}: {problem}"))
+                logger.warning("unreadable invoice-list item", extra={"invoice": number, "problem": problem})
         page_no, total_pages = _paging(body)
         if total_pages is None:
             logger.info("invoice list without Paging; paging until a short page", extra={"page": page})
-        return Page(items, page_no or page, total_pages, PAGE_SIZE)
+        return Page(items, page_no or page, total_pages, PAGE_SIZE, unreadable)
 
     def iter_invoices(
         self, min_invoice_date: datetime, max_invoice_date: datetime | None = None

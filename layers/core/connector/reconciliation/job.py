@@ -86,6 +86,7 @@ class JobState:
     other_exports: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     lookups_done: bool = False
     read_in_full: bool = False
+    unreadable: list[str] = field(default_factory=list)  # invoice-list items of the period that could not be read
     requests: dict[str, int] = field(default_factory=lambda: {"billbee": 0, "sevdesk": 0})
 
     @classmethod
@@ -230,6 +231,12 @@ class ReconciliationJob:
         while not state.billbee_done:
             page = self.billbee.list_invoices(min_invoice_date=first, max_invoice_date=last, page=state.billbee_page)
             self._count("billbee")
+            for bad in page.unreadable:
+                # Kept unless its own date says it belongs to another period: a document the report cannot read
+                # must never just vanish from it.
+                raw_day = str(bad.raw.get("InvoiceDate") or "")[:10] if isinstance(bad.raw, dict) else ""
+                if not _outside(self.period, raw_day) and bad.problem not in state.unreadable:
+                    state.unreadable.append(bad.problem)
             for item in page.items:
                 day = item.invoice_date.date() if item.invoice_date else None
                 key = (item.billbee_id, item.invoice_number)
@@ -373,6 +380,8 @@ class ReconciliationJob:
             for number, entries in state.looked_up.items()
         }
         notes = [f"{d.number}: {note}" for d in documents for note in d.notes]
+        notes += [f"Billbee listed a document the report cannot read, so the period cannot be confirmed: {problem}"
+                  for problem in state.unreadable]
         records = self._reader()
         if not records.available:
             notes.append("the connector's export records were not read (they live in its table, which is not "
@@ -384,7 +393,8 @@ class ReconciliationJob:
                          "Billbee's BillbeeId is not the order id on this account)")
         in_billbee = self.settings.sevdesk.payment_reconciliation is PaymentReconciliation.BILLBEE
         report = reconcile(self.period, documents, vouchers, elsewhere=elsewhere, exports=exports,
-                           reconciliation_in_billbee=in_billbee, export_records=records.available, notes=notes)
+                           reconciliation_in_billbee=in_billbee, export_records=records.available, notes=notes,
+                           unreadable=len(state.unreadable))
         logger.info("reconciliation report", extra={"period": self.period.label, "counts": report.counts,
                                                      "requests": state.requests})
         return report
@@ -407,3 +417,11 @@ def run_to_end(job: ReconciliationJob, *, sleep: Callable[[float], None] = time.
         if progress.retry_after > max_wait:
             raise TransientError("reconciliation", progress.detail or "throttled", retry_after=progress.retry_after)
         sleep(progress.retry_after)
+
+
+def _outside(period: Period, day: str) -> bool:
+    """Whether a raw ``YYYY-MM-DD`` lies outside the period; an unreadable date is not known to."""
+    try:
+        return not period.contains(date.fromisoformat(day))
+    except ValueError:
+        return False

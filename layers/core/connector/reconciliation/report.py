@@ -233,6 +233,7 @@ class Report:
     totals: tuple[TotalRow, ...]
     reconciliation_in_billbee: bool
     notes: tuple[str, ...] = field(default=())
+    unreadable: int = 0  # documents Billbee listed that could not be read (named in the notes)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -251,11 +252,10 @@ class Report:
 
     @property
     def reconciles(self) -> bool:
-        """No line missing, extra or different, and no difference in any total. Open vouchers do not count against
-        it: they are booked revenue whose payment is still to come."""
-        return all(line.category in (Category.MATCHED, Category.OPEN) for line in self.lines) and all(
-            row.difference.is_zero for row in self.totals
-        )
+        """No line missing, extra or different, no difference in any total, and no document Billbee listed that could
+        not be read. Open vouchers do not count against it: they are booked revenue whose payment is still to come."""
+        lines_agree = all(line.category in (Category.MATCHED, Category.OPEN) for line in self.lines)
+        return not self.unreadable and lines_agree and all(row.difference.is_zero for row in self.totals)
 
 
 def tax_rule_label(tax_rule: int | None) -> str:
@@ -329,6 +329,7 @@ def reconcile(
     reconciliation_in_billbee: bool = True,
     export_records: bool = True,
     notes: Iterable[str] = (),
+    unreadable: int = 0,
 ) -> Report:
     """The report: one line per Billbee document of the period and per sevDesk voucher of the period not matched to
     one, and the totals per (tax rule, rate) of both sides.
@@ -409,7 +410,7 @@ def reconcile(
         lines.append(Line(Category.EXTRA, voucher.number, None, voucher, False, True, None,
                           (f"no Billbee invoice or credit note of the period has {what}",)))
 
-    return Report(period, tuple(lines), totals(lines), reconciliation_in_billbee, tuple(notes))
+    return Report(period, tuple(lines), totals(lines), reconciliation_in_billbee, tuple(notes), unreadable)
 
 
 def totals(lines: Iterable[Line]) -> tuple[TotalRow, ...]:
