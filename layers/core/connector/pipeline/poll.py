@@ -301,7 +301,9 @@ class Poller:
         query = order_query(settings)
         seen: set[int] = set()
         pages = 0
+        slowest = 0.0  # the longest page so far: the next one is not started unless it can finish in the budget
         while True:
+            started = time.monotonic()
             page = clients.billbee.list_orders(**query, minimum_order_id=listing.min_id, page=listing.page,
                                                page_size=config.billbee_page_size)
             found = page_candidates(page.items, page.unreadable, settings)
@@ -324,7 +326,9 @@ class Poller:
             if page.is_last or not page.items and not page.unreadable:
                 return seen
             self.store.set_listing(settings.connection_id, listing.as_dict())
-            if (deadline is not None and time.monotonic() >= deadline) or (
+            now = time.monotonic()
+            slowest = max(slowest, now - started)
+            if (deadline is not None and now + slowest >= deadline) or (
                     config.poll_max_pages and pages >= config.poll_max_pages):
                 summary.complete = False
                 return seen
