@@ -91,6 +91,7 @@ class LocalStack:
         faults: FaultPlan | None = None,
         bookkeeping_version: str = "2.0",
         billbee_rate_limits: bool = True,
+        billbee_rate_scale: float = 1.0,
         sevdesk_state: bytes | None = None,
         table_items: list[dict[str, Any]] | None = None,
         extra_env: dict[str, str] | None = None,
@@ -98,7 +99,8 @@ class LocalStack:
         sevdesk_options: dict[str, Any] | None = None,
     ) -> None:
         """``billbee_options`` / ``sevdesk_options``: the sandboxes' switches for the readings of the real APIs the
-        evidence leaves open (e.g. ``{"invoice_totals": "with_fees"}``); their defaults follow the evidence."""
+        evidence leaves open (e.g. ``{"invoice_totals": "with_fees"}``); their defaults follow the evidence.
+        ``billbee_rate_scale`` K: the Billbee sandbox's limits and the functions' limiter both K times faster."""
         from local.sample_shop import sample_shops
         from local.sandbox.billbee import BillbeeSandbox
         from local.sandbox.sevdesk import SevdeskSandbox
@@ -114,6 +116,7 @@ class LocalStack:
             faults=self.faults,
             hold_seconds=LOCAL_HOLD_SECONDS,
             rate_limits=billbee_rate_limits,
+            rate_scale=billbee_rate_scale,
             **(billbee_options or {}),
         )
         self.sevdesk = SevdeskSandbox(
@@ -129,6 +132,8 @@ class LocalStack:
         self._extra_env = dict(extra_env or {})
         if not billbee_rate_limits:
             self._extra_env.setdefault("BILLBEE_RATE_LIMITS", "off")
+        if billbee_rate_scale != 1:
+            self._extra_env.setdefault("BILLBEE_RATE_SCALE", f"{billbee_rate_scale:g}")
         self.aws: LocalAws | None = None
         self.env: dict[str, str] = {}
         self.invocations = {"poll": 0, "export": 0}

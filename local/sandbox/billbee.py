@@ -310,6 +310,7 @@ class BillbeeSandbox(SandboxServer):
         rate_limits: bool = True,
         per_endpoint_per_second: float = 2,
         per_user_per_second: float = 10,
+        rate_scale: float = 1.0,
         faults: FaultPlan | None = None,
         hold_seconds: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
@@ -325,7 +326,9 @@ class BillbeeSandbox(SandboxServer):
         array_form: ArrayForm = "both",
     ) -> None:
         """``orders``: raw ``GET /orders`` Data items (deep-copied). ``shops``: ShopAccountReadApiModel dicts, or None
-        to derive them from ``Seller``. ``rate_limits=False`` switches off every throttle, the per-order ones included.
+        to derive them from ``Seller``. ``rate_limits=False`` switches off every throttle, the per-order ones included;
+        ``rate_scale`` K keeps their shape K times faster (every window a K-th as long, Retry-After in K-ths of a
+        second) so that a backfill at the bound runs in a K-th of the time.
         ``clock`` drives the throttle windows (monotonic seconds); ``wall_clock`` (an addition to the brief) gives the
         naive local time Billbee stamps into LastModifiedAt/InvoiceDate. The keywords after it are the reading
         switches of the module docstring (attributes too, changeable while the sandbox runs)."""
@@ -342,6 +345,9 @@ class BillbeeSandbox(SandboxServer):
         self.username = username
         self.password = password
         self.rate_limits = rate_limits
+        if rate_scale <= 0:
+            raise ValueError("rate_scale must be positive")
+        self.rate_scale = rate_scale
         self.endpoint_limit = _per_second(per_endpoint_per_second)
         self.user_limit = _per_second(per_user_per_second)
         self.clock = clock
@@ -355,6 +361,7 @@ class BillbeeSandbox(SandboxServer):
         self.invoices_created: list[int] = []
         self._pdf_downloads: dict[str, tuple[int, bytes]] = {}  # PdfDownloadUrl token -> (order id, PDF bytes)
         self.handled: Counter[str] = Counter()  # requests that reached a handler, per operation
+        self.throttled: Counter[str] = Counter()  # requests refused by a rate limit (429), per operation
         self._windows = _Windows()
         self._register_routes()
 
@@ -392,13 +399,15 @@ class BillbeeSandbox(SandboxServer):
             return Counter(exchange.operation for exchange in self.exchanges)
 
     # -- SandboxServer hooks ---------------------------------------------------------------------------------------
-    def error_response(self, status: int, message: str, *, retry_after: int | None = None) -> Response:
+    def error_response(self, status: int, message: str, *, retry_after: float | None = None) -> Response:
         if status == 429:
             # WebApiThrottle answers the quota message as a JSON string plus Retry-After in seconds; without a value
-            # there is no header (ERRATA Billbee 5: php-sdk#82 reports such answers).
+            # there is no header (ERRATA Billbee 5: php-sdk#82 reports such answers). Whole seconds, except under a
+            # rate_scale, where a second lasts a K-th as long.
             if retry_after is None:
                 return Response(429, message)
-            return Response(429, message, headers={"Retry-After": str(max(1, int(retry_after)))})
+            floor = 1 / self.rate_scale
+            return Response(429, message, headers={"Retry-After": f"{max(floor, retry_after):g}"})
         if status == 401:
             return Response(401, {"Message": AUTH_DENIED})
         route_miss = re.fullmatch(r"No route for (\S+) (\S+)", message)
@@ -451,14 +460,17 @@ class BillbeeSandbox(SandboxServer):
             checks.append(
                 (("list_invoices", caller, page, _first(request, "minInvoiceDate") or ""), *LIST_INVOICES_LIMIT)
             )
+        scale = self.rate_scale
+        checks = [(key, limit, window / scale) for key, limit, window in checks]
         with self.lock:
             now = self.clock()
             waits = [(self._windows.wait(key, limit, window, now), limit, window) for key, limit, window in checks]
             blocked = [entry for entry in waits if entry[0] > 0]
             if blocked:
                 wait, limit, window = max(blocked)
-                message = f"API calls quota exceeded! maximum admitted {limit} per {_period(window)}."
-                retry_after = math.ceil(wait) if self.retry_after_header else None
+                message = f"API calls quota exceeded! maximum admitted {limit} per {_period(window * scale)}."
+                retry_after = math.ceil(wait * scale) / scale if self.retry_after_header else None
+                self.throttled[operation] += 1
                 return self.error_response(429, message, retry_after=retry_after)
             for key, _limit, _window in checks:
                 self._windows.record(key, now)

@@ -14,14 +14,14 @@ from support import new_table
 import connector.billbee.client as billbee_client_module
 from connector.billbee.client import BillbeeClient
 from connector.errors import TransientError
-from connector.ratelimit import SAFETY, DynamoRateLimiter, LocalRateLimiter
+from connector.ratelimit import PACED_SAFETY, DynamoRateLimiter, Limit, LocalRateLimiter
 from connector.transport import send
 from local.aws import LocalAws
 from local.sample_shop import sample_orders
 from local.sandbox.billbee import BillbeeSandbox
 
 RATE = 2.0  # Billbee's per-endpoint limit
-SLOT = 1 / (RATE * SAFETY)  # the spacing the limiter promises
+SLOT = 1 / (RATE * PACED_SAFETY)  # the spacing the limiter promises
 
 
 class FakeTime:
@@ -44,7 +44,7 @@ def send_times(
 ) -> list[float]:
     times = []
     for _ in range(count):
-        limiter.acquire(bucket, RATE)
+        limiter.acquire(Limit(bucket, RATE))
         times.append(fake.now)
     return times
 
@@ -62,7 +62,7 @@ def phase_start(phase: float, base_slot: int = 1800) -> float:
     "start", [0.0, phase_start(0.75)], ids=["starting-on-a-slot-boundary", "starting-late-in-a-slot"]
 )
 def test_requests_of_one_bucket_are_spaced_one_slot_apart(start: float) -> None:
-    """Whenever the first request comes, no two requests of a bucket go out closer than 1/(rate x 0.9) seconds;
+    """Whenever the first request comes, no two requests of a bucket go out closer than 1/(rate x 0.97) seconds;
     otherwise three requests fit into one second and Billbee answers the third with 429."""
     fake = FakeTime(start)
     times = send_times(LocalRateLimiter(clock=fake.clock, sleep=fake.sleep), fake, 5)
@@ -81,7 +81,7 @@ def test_the_limiter_does_not_wait_longer_than_needed() -> None:
 def wait_of(limiter: LocalRateLimiter | DynamoRateLimiter, sleeps: list[float], bucket: str, rate: float) -> float:
     """How long one acquire waited (0 when it did not sleep), on a clock that does not move."""
     before = len(sleeps)
-    limiter.acquire(bucket, rate)
+    limiter.acquire(Limit(bucket, rate))
     return sleeps[-1] if len(sleeps) > before else 0.0
 
 
@@ -101,10 +101,10 @@ def test_no_free_slot_within_the_maximum_wait_is_a_transient_error() -> None:
     granted = 0
     with pytest.raises(TransientError, match="no free request slot"):
         for _ in range(1000):
-            limiter.acquire("billbee:list_orders", RATE)
+            limiter.acquire(Limit("billbee:list_orders", RATE))
             granted += 1
-    # The slots of the next 30 s (54 at 1.8/s) were handed out, then the limiter gave up instead of waiting longer.
-    assert abs(granted - limiter.max_wait_seconds * RATE * SAFETY) <= 1
+    # The slots of the next 30 s (58 at 1.94/s) were handed out, then the limiter gave up instead of waiting longer.
+    assert abs(granted - limiter.max_wait_seconds * RATE * PACED_SAFETY) <= 1
 
 
 # -- DynamoRateLimiter on moto ---------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_two_containers_sharing_the_table_never_claim_the_same_slot(aws: LocalAw
         try:
             barrier.wait()
             for _ in range(per_container):
-                limiter.acquire("billbee:get_order", RATE)
+                limiter.acquire(Limit("billbee:get_order", RATE))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -183,7 +183,7 @@ def test_two_containers_sharing_the_table_never_claim_the_same_slot(aws: LocalAw
     total = per_container * len(limiters)
     slots = sorted(int(item["SK"].rsplit("#", 1)[1]) for item in slot_items(aws, scope))
     assert slots == list(range(slots[0], slots[0] + total))  # one slot per request, none given twice or skipped
-    assert abs(slots[0] - frozen * RATE * SAFETY) <= 1  # starting at the slot of "now" (or the next one)
+    assert abs(slots[0] - frozen * RATE * PACED_SAFETY) <= 1  # starting at the slot of "now" (or the next one)
     # Every request after the first waited for its own slot: the waits are all different.
     assert len({round(w, 6) for w in waits}) == len(waits) >= total - 1
     items = slot_items(aws, scope)

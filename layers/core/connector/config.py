@@ -22,6 +22,7 @@ class Config:
     lease_seconds: int = 150  # longer than one export (Lambda timeout 120 s)
     max_attempts: int = 8  # after this many failed attempts an order needs attention instead of retrying forever
     rate_limits: bool = True  # shared Billbee rate limiter in DynamoDB
+    billbee_rate_scale: float = 1.0  # K: Billbee's limits K times faster, only for a local sandbox scaled alike
     retry_base_seconds: float = 30.0  # back-off of a failed export message: base x 2^(receives-1) ...
     retry_max_seconds: float = 900.0  # ... capped here
     # A sevDesk write whose answer was lost may commit later (sevdesk-pitfalls #18): look again after this long ...
@@ -50,6 +51,7 @@ class Config:
             lease_seconds=int(env.get("LEASE_SECONDS") or 150),
             max_attempts=int(env.get("MAX_ATTEMPTS") or 8),
             rate_limits=(env.get("BILLBEE_RATE_LIMITS", "on") != "off"),
+            billbee_rate_scale=float(env.get("BILLBEE_RATE_SCALE") or 1),
             retry_base_seconds=float(env.get("RETRY_BASE_SECONDS") or 30),
             retry_max_seconds=float(env.get("RETRY_MAX_SECONDS") or 900),
             unknown_recheck_seconds=float(env.get("UNKNOWN_RECHECK_SECONDS") or 60),

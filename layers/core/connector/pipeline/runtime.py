@@ -107,6 +107,7 @@ class Runtime:
                 timeout=timeout,
                 retry=retry,
                 transport=self.transport_for("billbee"),
+                rate_scale=self.config.billbee_rate_scale,
             ),
             sevdesk=SevdeskClient(
                 api_token=credentials.sevdesk_api_token.get_secret_value(),
