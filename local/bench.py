@@ -99,6 +99,35 @@ def local_run(orders: int, rate_limits: bool) -> dict[str, float]:
             "orders_per_s": exported / total, "api_calls": calls}
 
 
+def backfill_throughput(orders: int, scale: float, workers: int) -> dict[str, Any]:
+    """A backfill of ``orders`` orders of a year's history with the Billbee sandbox's limits K = ``scale`` times
+    faster and the functions' limiter scaled alike: the poll lists everything, then ``workers`` export containers
+    drain the queue. Exported orders per second over the export phase and over its steady middle (the 10th to the
+    90th percentile of the exports' last Billbee call, leaving out the ramp at each end), 429s, and failed orders."""
+    from local.history import order_history
+    from local.stack import LocalStack
+
+    with LocalStack(orders=order_history(orders), billbee_rate_scale=scale) as stack, \
+            stack.function_logs(SCRATCH_LOG):
+        stack.save_connection(_connection())
+        started = time.perf_counter()
+        while not stack.poll()["connections"][0]["complete"]:
+            pass
+        polled = time.perf_counter() - started
+        stack.drain(workers=workers)
+        drained = time.perf_counter() - started - polled
+        states = Counter(r.state.value for r in stack.records(_connection()["connectionId"]))
+        tagged = sorted(e.started for e in stack.billbee.exchanges if e.operation == "add_tags" and e.status == 200)
+        throttled = dict(stack.billbee.throttled)
+    cut = len(tagged) // 10
+    middle = tagged[cut:len(tagged) - cut]
+    steady = (len(middle) - 1) / (middle[-1] - middle[0]) if len(middle) > 1 else 0.0
+    return {"orders": orders, "scale": scale, "workers": workers, "exported": states["EXPORTED"],
+            "failed": states["FAILED"], "attention": states["NEEDS_ATTENTION"], "poll_s": polled,
+            "export_s": drained, "export_rate": states["EXPORTED"] / drained, "steady_rate": steady,
+            "throttled": throttled, "bound": BILLBEE_BOUND_ORDERS_PER_S * scale}
+
+
 def _history_stack(orders: list[dict[str, Any]]) -> Any:
     from local.stack import LocalStack
 
@@ -212,16 +241,24 @@ def main(argv: list[str] | None = None) -> int:
     for function, ms in import_times().items():
         print(f"  {function:7s} {ms:8.1f} ms")
     print(f"pure order->voucher mapping: {mapping_throughput():,.0f} orders/s")
-    for rate_limits in (False, True):
-        n = args.orders if not rate_limits else min(args.orders, 40)
-        figures = local_run(n, rate_limits)
-        label = (f"with Billbee's 2 req/s limits (bound {BILLBEE_BOUND_ORDERS_PER_S:.0f} orders/s)" if rate_limits
-                 else "rate limits off")
-        print(
-            f"local run, {label}: {figures['exported']}/{figures['orders']} exported in {figures['total_s']:.1f} s "
-            f"(poll {figures['poll_s']:.1f} s), {figures['orders_per_s']:.1f} orders/s, "
-            f"{figures['api_calls']} API calls ({figures['api_calls'] / max(1, figures['orders']):.1f} per order)"
-        )
+    from local.stack import WORKERS
+
+    figures = local_run(args.orders, rate_limits=False)
+    print(
+        f"local run, rate limits off (the local stack's own ceiling): {figures['exported']}/{figures['orders']} "
+        f"exported in {figures['total_s']:.1f} s (poll {figures['poll_s']:.1f} s), {figures['orders_per_s']:.1f} "
+        f"orders/s, {figures['api_calls']} API calls ({figures['api_calls'] / max(1, figures['orders']):.1f} per order)"
+    )
+    runs = [(200, 1.0), (500, 3.0), (2000, 10.0)] if not args.quick else [(200, 1.0)]
+    print(f"backfill throughput with Billbee's limits on, K times faster ({WORKERS} export containers, the template's "
+          f"MaximumConcurrency; bound: 2 orders/s x K, target 0.95 x the bound):")
+    for orders, scale in runs:
+        run = backfill_throughput(orders, scale, WORKERS)
+        print(f"  K={scale:g}, {run['orders']} orders: {run['exported']} exported ({run['attention']} need attention "
+              f"by design, {run['failed']} failed); export phase {run['export_s']:.1f} s = {run['export_rate']:.2f} "
+              f"orders/s = {run['export_rate'] / run['bound']:.3f} x the bound of {run['bound']:g}/s; steady middle "
+              f"{run['steady_rate']:.2f} orders/s = {run['steady_rate'] / run['bound']:.3f} x the bound (target "
+              f"0.95); poll {run['poll_s']:.1f} s; 429s from Billbee {run['throttled'] or 'none'}", flush=True)
     per_order = calls_per_order(args.orders)
     print(f"calls per exported order ({per_order['exported']} exported, listing amortised): Billbee "
           f"{per_order['billbee']:.2f} (bound {BILLBEE_CALLS_PER_ORDER_BOUND}), sevDesk {per_order['sevdesk']:.2f} "
