@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from chaos import check_books, reset
@@ -230,6 +231,73 @@ def test_an_order_cancelled_after_its_export_without_a_stornorechnung_is_reporte
     assert record(merchant, original).reason is None
     assert record(merchant, storno).state.value == "EXPORTED"
     assert run(merchant)["connections"][0]["problems"] == []
+
+
+def per_order_calls(stack: LocalStack, since: int) -> dict[tuple[str, int], int]:
+    """Billbee calls about one order (read, find its Storno) after the ``since``-th exchange, by (operation, id)."""
+    calls: dict[tuple[str, int], int] = {}
+    for exchange in stack.billbee.exchanges[since:]:
+        if exchange.operation == "get_order":
+            key = ("get_order", int(exchange.path.rstrip("/").rsplit("/", 1)[-1]))
+        elif exchange.operation == "find_order":
+            number = unquote(exchange.path.rsplit("/", 1)[-1]).removesuffix("-GS")
+            key = ("find_order", int(BY_NUMBER[number]["BillBeeOrderId"]))
+        else:
+            continue
+        calls[key] = calls.get(key, 0) + 1
+    return calls
+
+
+def cancelled_listings(stack: LocalStack, since: int) -> list[dict[str, str]]:
+    return [dict(e.query) for e in stack.billbee.exchanges[since:]
+            if e.operation == "list_orders" and ("orderStateId[0]", "8") in e.query]
+
+
+def test_the_hourly_check_of_cancelled_orders_reads_only_what_changed_and_what_still_waits(
+    merchant: LocalStack,
+) -> None:
+    """Issue 12: the hourly cost follows what changed. A cancelled order that is covered by its Storno is looked at
+    once; one still waiting for its Stornorechnung is read again each hour (its state, its Storno); the others cost
+    nothing. The listing of cancelled orders asks only for the ones changed since the last poll (minus six hours)."""
+    waiting, covered = ORIGINALS[0], ORIGINALS[2]
+    reset(merchant, [copy.deepcopy(waiting), copy.deepcopy(covered)], CONNECTION)
+    day = merchant.runtime.store.clock()[:10]
+    run(merchant)
+    merchant.billbee.set_state(waiting["BillBeeOrderId"], 8)
+    merchant.billbee.set_state(covered["BillBeeOrderId"], 8)
+    merchant.billbee.add_order(storno_of(covered, order_id=300000199000003, number=92))
+
+    mark = len(merchant.billbee.exchanges)
+    result = run(merchant)
+    assert [p for p in result["connections"][0]["problems"] if "cancelled after its export" in p] == [
+        record(merchant, waiting).reason]
+    assert record(merchant, covered).reason is None
+    if merchant.runtime.store.clock()[:10] == day:  # the first poll of a UTC day looks at every cancelled order
+        (listing,) = cancelled_listings(merchant, mark)
+        assert "modifiedAtMin" in listing, listing
+
+    # A day later nothing about the two has changed: Billbee's listing of changed orders no longer brings them.
+    with merchant.billbee.lock:
+        for order in (waiting, covered):
+            merchant.billbee._orders[order["BillBeeOrderId"]]["LastModifiedAt"] = "2026-01-02T10:00:00"
+    for _hour in range(2):
+        mark = len(merchant.billbee.exchanges)
+        result = run(merchant)
+        assert [p for p in result["connections"][0]["problems"] if "cancelled after its export" in p] == [
+            record(merchant, waiting).reason]
+        # Only the waiting order is read again (its state, then its Storno); the covered one costs nothing.
+        calls = per_order_calls(merchant, mark)
+        assert {order_id for _op, order_id in calls} == {waiting["BillBeeOrderId"]}, calls
+        assert calls[("find_order", waiting["BillBeeOrderId"])] == 1
+        same_day = merchant.runtime.store.clock()[:10] == day
+        assert calls.get(("get_order", waiting["BillBeeOrderId"]), 0) == (1 if same_day else 0), calls
+
+    merchant.billbee.add_order(storno_of(waiting, order_id=300000199000004, number=93, state=7))
+    assert run(merchant)["connections"][0]["problems"] == []
+    assert record(merchant, waiting).reason is None
+    mark = len(merchant.billbee.exchanges)
+    assert run(merchant)["connections"][0]["problems"] == []
+    assert per_order_calls(merchant, mark) == {}  # nothing waits any more: no order is read
 
 
 # -- the setting, and sevDesk's answer --------------------------------------------------------------------------------

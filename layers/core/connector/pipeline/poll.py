@@ -540,43 +540,90 @@ class Poller:
     ) -> None:
         """An order this connector exported that Billbee now shows as cancelled (state 8) without a credit note: the
         books still hold its revenue. Cancelling an invoiced order in Billbee needs a Stornorechnung (billbee-api.md
-        §9); until one exists the order says so, every hour, and nothing is booked on a guess."""
+        §9); until one exists the order says so, every hour, and nothing is booked on a guess.
+
+        The cost follows what changed: the cancelled, tagged orders Billbee changed since the last complete poll
+        (minus six hours; all of them in the first poll of a UTC day, in case a cancellation did not move
+        ``LastModifiedAt``), plus the ones still waiting for their credit note, which are read again one by one."""
+        connection_id = settings.connection_id
+        since = self._cancelled_since(settings)
+        waiting = self.store.get_open_cancellations(connection_id)
         try:
-            pages = list(clients.billbee.iter_order_pages(
+            pages = clients.billbee.iter_order_pages(
                 min_order_date=settings.general.start_date, state_ids=[CANCELLED], tag=settings.export_tag,
-                exclude_tags=False,
-            ))
+                exclude_tags=False, modified_after=since,
+            )
+            orders = {o.bill_bee_order_id: o for page in pages for o in page.items if o.state == CANCELLED}
         except ApiError as exc:
             logger.warning("cancelled orders not checked", extra={"error": str(exc)})
             return
-        for order in (o for page in pages for o in page.items):
-            record = self.store.get_order(settings.connection_id, order.bill_bee_order_id)
+        logger.info("cancelled orders checked", extra={"since": since.isoformat() if since else "start date",
+                                                        "listed": len(orders), "waiting": len(waiting)})
+        still_waiting: set[int] = set()
+        records = self.store.get_orders(connection_id, [*orders, *(waiting - orders.keys())])
+        for order_id in sorted(waiting - orders.keys()):
+            record = records.get(order_id)
             if record is None or record.state is not ExportState.EXPORTED:
                 continue
-            stored_invoice = InvoiceDetails.model_validate(record.invoice) if record.invoice else None
-            if record.credit_note_of is not None or is_credit_note(order, stored_invoice):
-                continue  # a Storno order set to "storniert" is the cancellation itself
-            problem = (
-                f"order {order.bill_bee_order_id} (invoice {record.invoice_number}) was cancelled after its export, "
-                "but Billbee holds no Stornorechnung for it: create one in Billbee, then it is booked"
-            )
             try:
-                # Linked by an exported credit note, or its Storno order exists (its export links the two).
-                covered = bool(self.store.credit_notes_of(settings.connection_id, order.bill_bee_order_id)) or (
-                    storno_order(clients.billbee, order) is not None)
+                order = clients.billbee.get_order(order_id)
             except ApiError as exc:
-                logger.warning("Storno order not looked up", extra={"order": order.bill_bee_order_id,
-                                                                     "error": str(exc)})
+                logger.warning("cancelled order not read again", extra={"order": order_id, "error": str(exc)})
+                still_waiting.add(order_id)
+                summary.problems.append(record.reason or f"order {order_id}: cancelled after its export")
                 continue
-            if covered:
-                if record.reason == problem:
-                    record.reason = None
-                    self._save_quietly(record)
-                continue
-            summary.problems.append(problem)
-            if record.reason != problem:
-                record.reason = problem
+            if order.state == CANCELLED:
+                orders[order_id] = order
+            elif record.reason and "was cancelled after its export" in record.reason:
+                record.reason = None  # cancelled no more
                 self._save_quietly(record)
+        for order in orders.values():
+            record = records.get(order.bill_bee_order_id)
+            if record is None or record.state is not ExportState.EXPORTED:
+                continue
+            if self._cancellation_open(clients, settings, order, record, summary):
+                still_waiting.add(order.bill_bee_order_id)
+        if still_waiting != waiting:
+            self.store.set_open_cancellations(connection_id, still_waiting)
+
+    def _cancellation_open(
+        self, clients: ConnectionClients, settings: ConnectionSettings, order: Order, record: OrderRecord,
+        summary: PollSummary,
+    ) -> bool:
+        """Whether this exported, cancelled order still waits for its credit note (said in the summary and on its
+        record); False once a credit note or Storno order covers it."""
+        stored_invoice = InvoiceDetails.model_validate(record.invoice) if record.invoice else None
+        if record.credit_note_of is not None or is_credit_note(order, stored_invoice):
+            return False  # a Storno order set to "storniert" is the cancellation itself
+        problem = (
+            f"order {order.bill_bee_order_id} (invoice {record.invoice_number}) was cancelled after its export, "
+            "but Billbee holds no Stornorechnung for it: create one in Billbee, then it is booked"
+        )
+        try:
+            # Linked by an exported credit note, or its Storno order exists (its export links the two).
+            covered = bool(self.store.credit_notes_of(settings.connection_id, order.bill_bee_order_id)) or (
+                storno_order(clients.billbee, order) is not None)
+        except ApiError as exc:
+            logger.warning("Storno order not looked up", extra={"order": order.bill_bee_order_id, "error": str(exc)})
+            return True
+        if covered:
+            if record.reason == problem:
+                record.reason = None
+                self._save_quietly(record)
+            return False
+        summary.problems.append(problem)
+        if record.reason != problem:
+            record.reason = problem
+            self._save_quietly(record)
+        return True
+
+    def _cancelled_since(self, settings: ConnectionSettings) -> datetime | None:
+        """From when cancelled orders are listed: the last complete poll minus six hours; None (every one since the
+        start date) without one, or when that poll was on an earlier UTC day."""
+        last_ok = self.store.last_ok_poll(settings.connection_id)
+        if last_ok is None or last_ok[:10] != self.store.clock()[:10]:
+            return None
+        return _naive(last_ok) - CREDIT_NOTE_OVERLAP
 
     def _upsert(
         self,

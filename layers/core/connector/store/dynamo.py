@@ -227,6 +227,18 @@ class Store:
             item["listing"] = json.dumps(listing)
         self.table.put_item(Item=item)
 
+    def get_open_cancellations(self, connection_id: str) -> set[int]:
+        """Exported orders cancelled in Billbee without a credit note yet: the poll looks at each again every hour."""
+        item = self.table.get_item(Key={"PK": conn_pk(connection_id), "SK": "CANCELLED"}, ConsistentRead=True).get(
+            "Item"
+        ) or {}
+        return {int(order_id) for order_id in item.get("orderIds") or []}
+
+    def set_open_cancellations(self, connection_id: str, order_ids: set[int]) -> None:
+        item = {"PK": conn_pk(connection_id), "SK": "CANCELLED", "updatedAt": self.clock(),
+                "orderIds": sorted(order_ids)}
+        self.table.put_item(Item=item)
+
     # -- order records -------------------------------------------------------------------------------------------
     def get_orders(self, connection_id: str, order_ids: Iterable[int]) -> dict[int, OrderRecord | None]:
         """Many records at once (``BatchGetItem``, 100 keys a request, strongly consistent); None where none is."""
