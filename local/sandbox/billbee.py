@@ -469,7 +469,7 @@ class BillbeeSandbox(SandboxServer):
             if blocked:
                 wait, limit, window = max(blocked)
                 message = f"API calls quota exceeded! maximum admitted {limit} per {_period(window * scale)}."
-                retry_after = math.ceil(wait * scale) / scale if self.retry_after_header else None
+                retry_after = math.ceil(wait * scale - 1e-9) / scale if self.retry_after_header else None
                 self.throttled[operation] += 1
                 return self.error_response(429, message, retry_after=retry_after)
             for key, _limit, _window in checks:

@@ -275,3 +275,42 @@ def test_two_containers_behind_one_shared_limiter_stay_under_billbees_limit(
     # Without shared slots each container would keep its own schedule (six requests in about two slots of time);
     # with them the six requests take turns over five slots.
     assert virtual_time.now - phase_start(0.01, base_slot=2_000_000) > 4 * SLOT
+
+
+# -- the limits scaled K times faster (BILLBEE_RATE_SCALE, the sandbox's rate_scale) ---------------------------------
+
+
+def test_a_scaled_sandbox_keeps_the_shape_of_billbees_limits_k_times_faster(
+    aws: LocalAws, virtual_time: FakeTime
+) -> None:
+    """K = 10: the third request within a tenth of a second is refused with Retry-After in tenths of a second, and a
+    client scaled alike, behind the shared limiter, is never refused."""
+    box = BillbeeSandbox(orders=sample_orders()[:3], rate_scale=10.0, clock=virtual_time.clock, api_key=API_KEY,
+                         username=USERNAME, password=PASSWORD)
+    box.start()
+    try:
+        virtual_time.now = 5_000.0
+        bare = BillbeeClient(base_url=box.base_url, timeout=5.0, api_key=API_KEY, username=USERNAME,
+                             password=PASSWORD)
+        for _ in range(3):  # no limiter, no time passing: the third is over "2 per 0.1 s"
+            bare.list_orders(page=1, page_size=10)
+        bare.close()
+        refused = [e for e in box.exchanges if e.status == 429]
+        assert len(refused) == 1
+        assert refused[0].response_headers.get("Retry-After") == "0.1"
+        assert refused[0].response_body == "API calls quota exceeded! maximum admitted 2 per Second."
+        assert box.throttled["list_orders"] == 1
+
+        virtual_time.now += 1.0  # the unpaced requests out of the window
+        limiter = DynamoRateLimiter(new_table(aws), "scaled", clock=virtual_time.clock, sleep=virtual_time.sleep)
+        scaled = BillbeeClient(base_url=box.base_url, limiter=limiter, timeout=5.0, api_key=API_KEY,
+                               username=USERNAME, password=PASSWORD, rate_scale=10.0)
+        before, started = len(box.exchanges), virtual_time.now
+        for _ in range(10):
+            scaled.list_orders(page=1, page_size=10)
+        scaled.close()
+        assert [e.status for e in box.exchanges[before:]] == [200] * 10
+        # Ten requests over nine slots of 1 / (20 x 0.98) s: about 0.46 s, not the 4.6 s of the real limits.
+        assert 9 / (20 * PACED_SAFETY) - 1e-6 <= virtual_time.now - started < 0.6
+    finally:
+        box.stop()
