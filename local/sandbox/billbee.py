@@ -406,8 +406,9 @@ class BillbeeSandbox(SandboxServer):
             # rate_scale, where a second lasts a K-th as long.
             if retry_after is None:
                 return Response(429, message)
-            floor = 1 / self.rate_scale
-            return Response(429, message, headers={"Retry-After": f"{max(floor, retry_after):g}"})
+            if self.rate_scale == 1:
+                return Response(429, message, headers={"Retry-After": str(max(1, int(retry_after)))})
+            return Response(429, message, headers={"Retry-After": f"{max(1 / self.rate_scale, retry_after):g}"})
         if status == 401:
             return Response(401, {"Message": AUTH_DENIED})
         route_miss = re.fullmatch(r"No route for (\S+) (\S+)", message)
