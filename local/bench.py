@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     for function, ms in import_times().items():
         print(f"  {function:7s} {ms:8.1f} ms")
     print(f"pure order->voucher mapping: {mapping_throughput():,.0f} orders/s")
-    from local.stack import WORKERS
+    from local.stack import EXPORT_CONCURRENCY
 
     figures = local_run(args.orders, rate_limits=False)
     print(
@@ -250,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         f"orders/s, {figures['api_calls']} API calls ({figures['api_calls'] / max(1, figures['orders']):.1f} per order)"
     )
     runs = [(200, 1.0), (500, 3.0), (2000, 10.0)] if not args.quick else [(200, 1.0)]
-    print(f"backfill throughput with Billbee's limits on, K times faster ({WORKERS} export containers, the template's "
-          f"MaximumConcurrency; bound: 2 orders/s x K, target 0.95 x the bound):")
+    print(f"backfill throughput with Billbee's limits on, K times faster ({EXPORT_CONCURRENCY} export containers, the "
+          f"template's ExportConcurrency; bound: 2 orders/s x K, target 0.95 x the bound):")
     for orders, scale in runs:
-        run = backfill_throughput(orders, scale, WORKERS)
+        run = backfill_throughput(orders, scale, EXPORT_CONCURRENCY)
         print(f"  K={scale:g}, {run['orders']} orders: {run['exported']} exported ({run['attention']} need attention "
               f"by design, {run['failed']} failed); export phase {run['export_s']:.1f} s = {run['export_rate']:.2f} "
               f"orders/s = {run['export_rate'] / run['bound']:.3f} x the bound of {run['bound']:g}/s; steady middle "

@@ -5,7 +5,7 @@
 Starts a moto server with the resources of template.yaml, a Billbee sandbox and a sevDesk sandbox on 127.0.0.1,
 stores the connection through the same setup code the HTTP API uses, fires the real PollFunction handler with the
 schedule event and drains the export queue into the real ExportFunction handler the way Lambda's SQS poller would
-(batches of 5, two workers = the template's MaximumConcurrency, failed records back to the queue). Writes
+(batches of 5, two workers = the lowest MaximumConcurrency SQS allows, failed records back to the queue). Writes
 ``report.json``, ``sevdesk.json``, ``billbee.json`` and ``requests.jsonl`` to ``--out``.
 
 Exit status: 0 all done; 1 an order ended ``FAILED``, the poll failed or the connection is in error; 2 bad input (a
