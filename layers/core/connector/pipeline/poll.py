@@ -219,6 +219,7 @@ class Poller:
         self.store = runtime.store
         # The invoice list the last page of a listing read, open-ended from a point: the credit notes' read too.
         self._covering: tuple[datetime, InvoiceIndex] | None = None
+        self._last_ok: str | None = None  # the connection's last complete poll, read once per poll
 
     def poll_all(self, deadline: float | None = None) -> list[PollSummary]:
         """Every enabled connection; ``deadline`` (``time.monotonic()``): when the poll should be done. Each connection
@@ -260,6 +261,7 @@ class Poller:
             listing, fresh = Listing.resume(self.store.get_listing(connection_id), filters_key(settings),
                                             self.store.clock())
             self._covering = None
+            self._last_ok = self.store.last_ok_poll(connection_id)
             seen = self._list(clients, settings, listing, summary, deadline)
         except BROKEN as exc:
             summary.status, summary.error = "ERROR", mark_broken(self.runtime, stored, exc)
@@ -443,7 +445,7 @@ class Poller:
 
     def _credit_since(self, settings: ConnectionSettings) -> datetime:
         """From when credit notes are looked for: the last complete poll minus six hours, never before the start."""
-        last_ok = self.store.last_ok_poll(settings.connection_id)
+        last_ok = self._last_ok
         start = datetime.combine(settings.general.start_date, datetime.min.time())
         return start if last_ok is None else max(start, _naive(last_ok) - CREDIT_NOTE_OVERLAP)
 
@@ -574,7 +576,7 @@ class Poller:
                 continue
             if order.state == CANCELLED:
                 orders[order_id] = order
-            elif record.reason and "was cancelled after its export" in record.reason:
+            elif record.reason == cancelled_without_credit_note(order_id, record.invoice_number):
                 record.reason = None  # cancelled no more
                 self._save_quietly(record)
         for order in orders.values():
@@ -595,10 +597,7 @@ class Poller:
         stored_invoice = InvoiceDetails.model_validate(record.invoice) if record.invoice else None
         if record.credit_note_of is not None or is_credit_note(order, stored_invoice):
             return False  # a Storno order set to "storniert" is the cancellation itself
-        problem = (
-            f"order {order.bill_bee_order_id} (invoice {record.invoice_number}) was cancelled after its export, "
-            "but Billbee holds no Stornorechnung for it: create one in Billbee, then it is booked"
-        )
+        problem = cancelled_without_credit_note(order.bill_bee_order_id, record.invoice_number)
         try:
             # Linked by an exported credit note, or its Storno order exists (its export links the two).
             covered = bool(self.store.credit_notes_of(settings.connection_id, order.bill_bee_order_id)) or (
@@ -620,7 +619,7 @@ class Poller:
     def _cancelled_since(self, settings: ConnectionSettings) -> datetime | None:
         """From when cancelled orders are listed: the last complete poll minus six hours; None (every one since the
         start date) without one, or when that poll was on an earlier UTC day."""
-        last_ok = self.store.last_ok_poll(settings.connection_id)
+        last_ok = self._last_ok
         if last_ok is None or last_ok[:10] != self.store.clock()[:10]:
             return None
         return _naive(last_ok) - CREDIT_NOTE_OVERLAP
@@ -731,6 +730,12 @@ class Poller:
                     self._save_quietly(record)
                 elif step.act is Act.QUEUE:
                     to_queue.append(record.order_id)
+
+
+def cancelled_without_credit_note(order_id: int, invoice_number: str | None) -> str:
+    """The problem an exported order cancelled in Billbee without a Stornorechnung reports, each hour."""
+    return (f"order {order_id} (invoice {invoice_number}) was cancelled after its export, but Billbee holds no "
+            "Stornorechnung for it: create one in Billbee, then it is booked")
 
 
 def _naive(stamp: str) -> datetime:
